@@ -1,0 +1,1 @@
+"""Reading run directories, plots, layer responses and reports. Never imports ``train``."""

@@ -1,0 +1,89 @@
+"""The ``reslab`` command line: thin wiring from subcommands to the package's rooms.
+
+Heavy modules are imported inside the commands so that ``reslab --help`` stays instant.
+A :class:`~reslab.errors.ReslabError` (a user mistake) is printed as one line and exits
+with status 2; any other exception is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from reslab.errors import ReslabError
+
+app = typer.Typer(
+    name="reslab",
+    help="Deep Residual Learning (He et al. 2015): models, training, evaluation, reproduction.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+# Piped or captured output gets wide tables rather than rich's 80-column default.
+console = Console(width=None if sys.stdout.isatty() else 200)
+err_console = Console(stderr=True, highlight=False)  # progress and errors; stdout stays clean
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def _print_json(obj: object) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2) + "\n")
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from reslab import __version__
+
+        typer.echo(f"reslab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Deep Residual Learning (He et al. 2015): models, training, evaluation, reproduction."""
+
+
+# --- models ----------------------------------------------------------------------------
+
+
+@app.command("models")
+def models_cmd(
+    pattern: Annotated[
+        str | None, typer.Argument(help="Shell-style glob over model names, e.g. 'resnet*'.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List the model zoo with parameters, multiply-adds and the paper's figures."""
+    from reslab.analysis.tables import models_table
+    from reslab.models import describe, list_models
+
+    names = list_models(pattern)
+    if not names:
+        raise ReslabError(f"no model matches {pattern!r}; run 'reslab models' for the full list")
+    with err_console.status("counting parameters and multiply-adds"):
+        rows = [describe(name) for name in names]
+    if as_json:
+        _print_json(rows)
+    else:
+        console.print(models_table(rows))
+
+
+# --- entry point -----------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        app(args=argv, prog_name="reslab")
+    except ReslabError as err:
+        typer.echo(f"reslab: error: {err}", err=True)
+        raise SystemExit(2) from None

@@ -1,0 +1,31 @@
+"""Plain, residual and pre-activation networks of He et al. 2015 and 2016."""
+
+from reslab.models.blocks import (
+    BasicBlock,
+    Bottleneck,
+    PreActBasicBlock,
+    PreActBottleneck,
+    ZeroPadShortcut,
+)
+from reslab.models.profile import complexity, count_macs, count_params, describe
+from reslab.models.registry import PaperFigures, create_model, get_entry, list_models, register
+from reslab.models.resnet import ResNet, cifar_resnet
+
+__all__ = [
+    "BasicBlock",
+    "Bottleneck",
+    "PaperFigures",
+    "PreActBasicBlock",
+    "PreActBottleneck",
+    "ResNet",
+    "ZeroPadShortcut",
+    "cifar_resnet",
+    "complexity",
+    "count_macs",
+    "count_params",
+    "create_model",
+    "describe",
+    "get_entry",
+    "list_models",
+    "register",
+]

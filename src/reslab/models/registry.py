@@ -1,0 +1,114 @@
+"""Registry of named model variants: ``create_model`` and ``list_models``."""
+
+from __future__ import annotations
+
+import fnmatch
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from reslab.errors import OptionError, unknown
+from reslab.models.resnet import ResNet
+
+Family = Literal["imagenet", "cifar"]
+NATIVE_INPUT: dict[str, int] = {"imagenet": 224, "cifar": 32}
+# Options every model takes; a builder adds its own (shortcut, stride_on_1x1) by signature.
+COMMON_OPTIONS = ("num_classes", "in_chans", "zero_init_residual")
+
+
+@dataclass(frozen=True)
+class PaperFigures:
+    """What the source paper prints for a model, as printed (None where it prints nothing).
+
+    ``macs`` are multiply-adds ("FLOPs" in the 2015 paper's Table 1); errors are top-1/top-5
+    in percent on the dataset and protocol that ``source`` names.
+    """
+
+    source: str
+    params: float | None = None
+    macs: float | None = None
+    top1_err: float | None = None
+    top5_err: float | None = None
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    builder: Callable[..., ResNet]
+    family: Family
+    paper: PaperFigures | None
+
+    @property
+    def input_size(self) -> int:
+        return NATIVE_INPUT[self.family]
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        own = [p.name for p in inspect.signature(self.builder).parameters.values()
+               if p.kind is inspect.Parameter.KEYWORD_ONLY]  # fmt: skip
+        return tuple(dict.fromkeys((*own, *COMMON_OPTIONS)))
+
+    @property
+    def summary(self) -> str:
+        return (inspect.getdoc(self.builder) or "").partition("\n")[0]
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def register(family: Family, paper: PaperFigures | None = None):
+    """Register a builder under its function name; a second registration raises."""
+
+    def wrap(builder: Callable[..., ResNet]) -> Callable[..., ResNet]:
+        name = builder.__name__
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} is already registered")
+        _REGISTRY[name] = ModelEntry(name, builder, family, paper)
+        return builder
+
+    return wrap
+
+
+def get_entry(name: str) -> ModelEntry:
+    _load_zoo()
+    if name not in _REGISTRY:
+        raise unknown("model", name, _REGISTRY)
+    return _REGISTRY[name]
+
+
+def list_models(pattern: str | None = None) -> list[str]:
+    """Registered names, sorted by family and depth; ``pattern`` is a shell-style glob."""
+    _load_zoo()
+    names = [n for n in _REGISTRY if pattern is None or fnmatch.fnmatchcase(n, pattern)]
+    return sorted(names, key=_sort_key)
+
+
+def create_model(name: str, **options: object) -> ResNet:
+    """Build the registered model ``name``; ``options`` override its defaults.
+
+    >>> create_model("resnet56").depth
+    56
+    >>> create_model("resnet50", stride_on_1x1=False, num_classes=10).fc.out_features
+    10
+    """
+    entry = get_entry(name)
+    bad = sorted(set(options) - set(entry.options))
+    if bad:
+        raise OptionError(
+            f"model {name!r} takes no option {', '.join(bad)}; its options are "
+            f"{', '.join(entry.options)}"
+        )
+    return entry.builder(**options)
+
+
+def _sort_key(name: str) -> tuple:
+    """CIFAR before ImageNet; residual, plain, pre-activation; then by depth."""
+    kind = name.rstrip("0123456789")
+    depth = int(name[len(kind) :] or 0)
+    kinds = ("resnet", "plain", "preact_resnet")
+    return (_REGISTRY[name].family != "cifar", kinds.index(kind) if kind in kinds else 9, depth)
+
+
+def _load_zoo() -> None:
+    import reslab.models.zoo  # noqa: F401  (registers on import)
