@@ -1,0 +1,111 @@
+"""The checkpoint format shared by training, evaluation and analysis.
+
+A checkpoint is a ``torch.save``-d dict of tensors and plain values, loadable with
+``weights_only=True`` (no pickled code). See ``docs/design.md`` for the keys.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from reslab.errors import CheckpointError, ReslabError
+
+FORMAT = "reslab.checkpoint"
+VERSION = 1
+REQUIRED = ("model", "classes", "normalization", "input_size", "state_dict")
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The bare model inside DDP and ``torch.compile`` wrappers (stable state-dict names)."""
+    while True:
+        if hasattr(model, "_orig_mod"):  # torch.compile
+            model = model._orig_mod
+        elif isinstance(model, nn.parallel.DistributedDataParallel):
+            model = model.module
+        else:
+            return model
+
+
+def save_atomic(obj: Any, path: str | Path) -> None:
+    """Write ``obj`` so that ``path`` holds either the old or the new file, never a torn one.
+
+    Temporary file in the same directory, fsync, rename over the target, fsync the directory.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load and check a reslab checkpoint; a RUN_DIR means its ``checkpoints/best.pt``
+    (or ``latest.pt`` when there is no best)."""
+    path = resolve_checkpoint(path)
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, OSError) as err:
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint (truncated or not written by torch.save): "
+            f"{str(err).splitlines()[0] if str(err) else type(err).__name__}"
+        ) from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a reslab checkpoint (no 'format': {FORMAT!r})")
+    if ckpt.get("version", 0) > VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint version {ckpt['version']} is newer than this reslab "
+            f"understands ({VERSION}); upgrade reslab"
+        )
+    missing = [key for key in REQUIRED if key not in ckpt]
+    if missing:
+        raise CheckpointError(f"{path}: checkpoint lacks {', '.join(missing)}")
+    return ckpt
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    path = Path(path)
+    if path.is_dir():
+        for name in ("best.pt", "latest.pt"):
+            if (path / "checkpoints" / name).is_file():
+                return path / "checkpoints" / name
+        raise CheckpointError(f"{path}: a directory without checkpoints/best.pt or latest.pt")
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file or run directory")
+    return path
+
+
+def model_from_checkpoint(ckpt: dict[str, Any]) -> nn.Module:
+    """Rebuild the registered model a checkpoint names and load its weights (strict)."""
+    from reslab.models import create_model
+
+    spec = ckpt["model"]
+    try:
+        model = create_model(spec["name"], **spec.get("options", {}))
+        model.load_state_dict(ckpt["state_dict"], strict=True)
+    except ReslabError as err:
+        raise CheckpointError(f"checkpoint names a model this reslab cannot build: {err}") from None
+    except RuntimeError as err:
+        raise CheckpointError(
+            f"checkpoint weights do not fit model {spec['name']!r}: {str(err).splitlines()[0]}"
+        ) from None
+    return model
