@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -85,6 +86,60 @@ app.add_typer(data_app, name="data")
 
 
 # --- train -----------------------------------------------------------------------------
+
+
+@app.command("train")
+def train_cmd(
+    model: Annotated[str | None, typer.Option(help="Model name (see 'reslab models').")] = None,
+    recipe: Annotated[str, typer.Option(help="Recipe (see 'reslab recipes').")] = "cifar-paper",
+    data: Annotated[
+        str | None, typer.Option(help="Dataset path or name (cifar10, cifar100).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Run directory to create.")] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML file of config overrides.")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override one config key: --set optim.lr=0.05 (repeatable)."),
+    ] = None,
+    epochs: Annotated[
+        float | None, typer.Option(help="Schedule length in epochs (milestones scale).")
+    ] = None,
+    iterations: Annotated[
+        int | None, typer.Option(help="Schedule length in iterations (milestones scale).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default 0).")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+    resume: Annotated[
+        Path | None, typer.Option(help="Continue the run in this directory exactly.")
+    ] = None,
+) -> None:
+    """Train a model; under torchrun, data-parallel over all processes."""
+    from reslab.train.launch import launch
+
+    summary = launch(
+        model=model, recipe=recipe, data=data, out=out, config_file=config, sets=set_ or (),
+        epochs=epochs, iterations=iterations, seed=seed, device=device, resume=resume,
+    )  # fmt: skip
+    if summary.get("status") == "interrupted":
+        err_console.print(f"interrupted at iteration {summary['iterations']}; continue with "
+                          f"--resume {resume or out}")  # fmt: skip
+    console.print(
+        f"{summary['model']}: test top-1 error {summary['test_top1_err']:.2f} % "
+        f"(top-5 {summary['test_top5_err']:.2f} %) after {summary['iterations']} iterations"
+    )
+
+
+@app.command("recipes")
+def recipes_cmd(as_json: JsonFlag = False) -> None:
+    """List the training recipes."""
+    from reslab.train.recipes import describe_recipes
+
+    recipes = describe_recipes()
+    if as_json:
+        _print_json(recipes)
+        return
+    for name, text in recipes.items():
+        console.print(f"[bold]{name:22}[/] {text}", highlight=False)
 
 
 # --- evaluate, predict, export ---------------------------------------------------------

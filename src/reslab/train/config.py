@@ -1,0 +1,287 @@
+"""Training configuration: frozen dataclasses, resolved once and validated once.
+
+Resolution order (later wins): the dataclass defaults, a named recipe
+(:mod:`reslab.train.recipes`), an optional YAML file, ``--set key=value`` overrides, then
+the CLI's explicit flags. :func:`resolve` checks every key and value and returns a
+:class:`TrainConfig`; :func:`finalize` fixes the schedule length once the data size is
+known. The result is written into the run directory as ``config.yaml``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from reslab.errors import OptionError, ReslabError, unknown
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str = "resnet20"
+    options: dict[str, Any] = field(default_factory=dict)  # create_model(name, **options)
+    channels_last: bool = True
+    compile: bool = False  # torch.compile the training step's model
+    sync_bn: bool = False  # batch statistics over all ranks under DDP
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    source: str = "cifar10"  # a path or a dataset name; see `reslab data inspect`
+    root: str | None = None  # data root; default $RESLAB_DATA or ~/.cache/reslab
+    # The paper subtracts the per-pixel mean (Sec. 4.2); "per_channel" also divides by std.
+    normalization: Literal["per_pixel_mean", "per_channel"] = "per_pixel_mean"
+    augment: bool = True  # 4-pixel pad + random crop + flip (Sec. 4.2)
+    val_split: int = 0  # hold out this many training images (the paper's 45k/5k: 5000)
+    train_subset_per_class: int | None = None  # class-balanced subsets, for quick runs
+    test_subset_per_class: int | None = None
+    skip_bad: bool = False  # skip unreadable images (counted and recorded) instead of failing
+    workers: int | None = None  # streaming path only; default min(8, CPU count)
+    eval_batch_size: int = 500
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    lr: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = False  # the paper uses plain momentum; fast recipes use Nesterov
+    weight_decay: float = 1e-4
+    bn_weight_decay: bool = True  # the paper decays every weight; False exempts BN and biases
+    batch_size: int = 128  # global, over all ranks
+    label_smoothing: float = 0.0  # the paper uses none
+    ema_decay: float | None = None  # evaluate an exponential moving average of the weights
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    kind: Literal["steps", "plateau", "cosine", "onecycle"] = "steps"
+    iterations: int | None = 64_000  # the length: iterations, or epochs (exactly one)
+    epochs: float | None = None
+    milestones: tuple[int, ...] = (32_000, 48_000)  # "steps": iterations where lr *= gamma
+    gamma: float = 0.1
+    # Warm-up: "linear" ramps from 0 over warmup_iterations; "until_error" is the paper's
+    # ResNet-110 rule (Sec. 4.2): lr = warmup_lr until the training error falls below
+    # warmup_until_err %, for models at least warmup_min_depth deep.
+    warmup: Literal["none", "linear", "until_error"] = "none"
+    warmup_iterations: int = 0
+    warmup_lr: float = 0.01
+    warmup_until_err: float = 80.0
+    warmup_min_depth: int = 0
+    # "plateau" (ImageNet, Sec. 3.4): lr *= gamma when the monitored error has not improved
+    # by plateau_threshold points for plateau_patience evaluations.
+    plateau_patience: int = 5
+    plateau_threshold: float = 0.1
+    plateau_min_lr: float = 1e-5
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # bf16 autocast on CUDA, fp32 on CPU; fp16 uses a gradient scaler.
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    log_every: int = 50  # iterations between train records (and NaN / warm-up checks)
+    eval_every: int = 0  # iterations between evaluations; 0 = once per epoch
+    checkpoint_every: int = 1000  # iterations between checkpoints (also at every eval)
+    tensorboard: bool = False
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    recipe: str = "cifar-paper"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(dataclasses.asdict(self))
+
+
+# --- resolution ------------------------------------------------------------------------
+
+
+def resolve(
+    recipe: str,
+    *,
+    file: str | Path | None = None,
+    sets: typing.Sequence[str] = (),
+    flags: dict[str, Any] | None = None,
+) -> TrainConfig:
+    """Merge recipe < YAML file < ``--set key=value`` < flags (dotted keys) and validate."""
+    from reslab.train.recipes import recipe_overrides
+
+    merged: dict[str, Any] = {}
+    _merge(merged, recipe_overrides(recipe))
+    if file is not None:
+        _merge(merged, _read_yaml(Path(file)))
+    for item in sets:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise OptionError(f"--set expects key=value (e.g. optim.lr=0.05); got {item!r}")
+        _merge(merged, _nest(key.strip(), yaml.safe_load(raw) if raw else ""))
+    for key, value in (flags or {}).items():
+        if value is not None:
+            _merge(merged, _nest(key, value))
+    merged["recipe"] = recipe
+    config = build(TrainConfig, merged)
+    validate(config)
+    return config
+
+
+def from_dict(data: dict[str, Any]) -> TrainConfig:
+    """A configuration read back from a run's ``config.yaml``."""
+    config = build(TrainConfig, data)
+    validate(config)
+    return config
+
+
+Length = tuple[Literal["iterations", "epochs"], float]
+
+
+def finalize(
+    config: TrainConfig, iters_per_epoch: int, length: Length | None = None
+) -> TrainConfig:
+    """Fix the schedule length in iterations once the data size is known.
+
+    ``length`` (from ``--iterations N`` or ``--epochs N``) replaces the recipe's length;
+    milestones and the linear warm-up then scale in proportion, keeping the schedule's shape.
+    """
+    s = config.schedule
+    base = s.iterations if s.iterations is not None else round(s.epochs * iters_per_epoch)
+    total = base
+    if length is not None:
+        unit, n = length
+        total = round(n) if unit == "iterations" else round(n * iters_per_epoch)
+    if total < 1:
+        raise OptionError(f"the schedule has {total} iterations; it needs at least 1")
+    factor = total / base
+    s = replace(
+        s,
+        iterations=total,
+        epochs=None,
+        milestones=tuple(max(1, round(m * factor)) for m in s.milestones),
+        warmup_iterations=round(s.warmup_iterations * factor),
+    )
+    return replace(config, schedule=s)
+
+
+def validate(c: TrainConfig) -> None:
+    from reslab.models import get_entry
+
+    get_entry(c.model.name)  # unknown model: error listing the closest names
+    s, o, r = c.schedule, c.optim, c.run
+    if (s.iterations is None) == (s.epochs is None):
+        raise OptionError("set exactly one of schedule.iterations and schedule.epochs")
+    _positive("optim.batch_size", o.batch_size)
+    _positive("optim.lr", o.lr)
+    _positive("data.eval_batch_size", c.data.eval_batch_size)
+    for key in ("log_every", "checkpoint_every"):
+        _positive(f"run.{key}", getattr(r, key))
+    if not 0 <= o.label_smoothing < 1:
+        raise OptionError(f"optim.label_smoothing must be in [0, 1); got {o.label_smoothing}")
+    if o.ema_decay is not None and not 0 < o.ema_decay < 1:
+        raise OptionError(f"optim.ema_decay must be in (0, 1) or null; got {o.ema_decay}")
+    if list(s.milestones) != sorted(s.milestones):
+        raise OptionError(f"schedule.milestones must be increasing; got {list(s.milestones)}")
+    if s.warmup == "linear" and s.warmup_iterations < 1:
+        raise OptionError("schedule.warmup 'linear' needs schedule.warmup_iterations >= 1")
+    if c.data.val_split < 0:
+        raise OptionError(f"data.val_split must be >= 0; got {c.data.val_split}")
+
+
+def _positive(key: str, value: float) -> None:
+    if value is None or value <= 0:
+        raise OptionError(f"{key} must be positive; got {value}")
+
+
+# --- typed construction from plain dicts -------------------------------------------------
+
+
+def build(cls: type, data: Any, path: str = "") -> Any:
+    """``cls(**data)`` recursively, checking keys and value types; errors name the key."""
+    if not isinstance(data, dict):
+        raise OptionError(f"{path or 'config'} must be a mapping; got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        full = f"{path}.{key}" if path else str(key)
+        if key not in names:
+            raise unknown("config key", full, [f"{path}.{n}" if path else n for n in names])
+        kwargs[key] = _coerce(hints[key], value, full)
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, key: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return build(hint, value, key)
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, key)
+    if origin is Literal:
+        if value not in args:
+            allowed = ", ".join(repr(a) for a in args)
+            raise OptionError(f"{key} must be one of {allowed}; got {value!r}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise OptionError(f"{key} must be a list; got {value!r}")
+        return tuple(_coerce(args[0], v, f"{key}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise OptionError(f"{key} must be a mapping; got {value!r}")
+        return dict(value)
+    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if hint is Any or (isinstance(value, hint) and not (hint is int and isinstance(value, bool))):
+        return value
+    raise OptionError(f"{key} must be of type {hint.__name__}; got {value!r}")
+
+
+def _merge(into: dict[str, Any], new: dict[str, Any]) -> None:
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def _nest(dotted: str, value: Any) -> dict[str, Any]:
+    out: Any = value
+    for part in reversed(dotted.split(".")):
+        out = {part: out}
+    return out
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ReslabError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ReslabError(f"{path}: not valid YAML: {err}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise OptionError(f"{path}: a config file must hold a mapping of sections")
+    data.pop("recipe", None)  # a run's config.yaml may be passed back as --config
+    return data
+
+
+def _plain(obj: Any) -> Any:
+    """Tuples to lists, recursively, for YAML and JSON."""
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    return obj

@@ -1,0 +1,324 @@
+"""The training loop: ``train(config, run_dir)`` from first iteration to summary."""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from reslab.errors import ReslabError
+from reslab.train import distributed
+from reslab.train.config import Length, TrainConfig, finalize
+from reslab.train.progress import TrainProgress
+from reslab.train.rundir import RunDir, environment, truncate_metrics
+from reslab.train.schedules import ScheduleEvents, lr_at, plateaued, warmup_applies
+from reslab.train.session import (
+    Session,
+    build_ema,
+    build_model,
+    build_optimizer,
+    precision_dtype,
+    restore,
+    save,
+    wrap_model,
+)
+from reslab.train.state import IntervalMeter, TrainState
+
+
+class TrainingDiverged(ReslabError):
+    """The loss became NaN or infinite."""
+
+
+def train(
+    config: TrainConfig, out: Path, *, resume: bool = False, length: Length | None = None
+) -> dict[str, Any]:
+    """Train (or, with ``resume``, continue) the run in ``out``; returns its summary."""
+    dist = distributed.setup(config.run.device)
+    run = None
+    try:
+        s = build_session(config, dist, length)
+        run = RunDir(out, tensorboard=s.config.run.tensorboard) if dist.main else None
+        if resume:
+            restore(s, out / "checkpoints" / "latest.pt")
+            if run is not None:
+                truncate_metrics(out, s.state.iteration)
+        elif run is not None:
+            run.write_config(s.config.to_dict(), environment(dist.device, dist.world_size))
+        summary = _loop(s, run, out)
+        if run is not None:
+            run.write_summary(summary)
+        return summary
+    except TrainingDiverged as err:
+        if run is not None:
+            run.write_summary({"status": "diverged", "model": s.config.model.name,
+                               "recipe": s.config.recipe, "iterations": s.state.iteration,
+                               "message": str(err)})  # fmt: skip
+        raise
+    finally:
+        if run is not None:
+            run.close()
+        distributed.teardown()
+
+
+def build_session(config: TrainConfig, dist: distributed.Dist, length: Length | None) -> Session:
+    from reslab.data import make_loaders, open_source
+
+    torch.manual_seed(config.run.seed)  # the same initial weights on every rank
+    d = config.data
+    source = open_source(d.source, root=Path(d.root) if d.root else None, skip_bad=d.skip_bad)
+    loaders = make_loaders(
+        source, batch_size=config.optim.batch_size, device=dist.device, seed=config.run.seed,
+        normalization_kind=d.normalization, val_split=d.val_split, augment=d.augment,
+        train_subset_per_class=d.train_subset_per_class,
+        test_subset_per_class=d.test_subset_per_class, rank=dist.rank,
+        world_size=dist.world_size, channels_last=config.model.channels_last,
+        eval_batch_size=d.eval_batch_size, workers=d.workers,
+    )  # fmt: skip
+    config = finalize(config, len(loaders.train), length)
+    model = build_model(config, len(loaders.classes), loaders.in_chans, dist)
+    ema = build_ema(model, config.optim.ema_decay)
+    fp16 = precision_dtype(config.run.precision, dist.device) is torch.float16
+    warming = warmup_applies(config.schedule, model.depth)
+    state = TrainState(events=ScheduleEvents(warmup_end=None if warming else 0))
+    return Session(
+        config=config, dist=dist, loaders=loaders, model=wrap_model(model, config, dist),
+        optimizer=build_optimizer(model, config),
+        scaler=torch.amp.GradScaler(dist.device.type) if fp16 else None, ema=ema,
+        criterion=nn.CrossEntropyLoss(label_smoothing=config.optim.label_smoothing),
+        state=state, meter=IntervalMeter.zeros(dist.device),
+    )  # fmt: skip
+
+
+def _loop(s: Session, run: RunDir | None, out: Path) -> dict[str, Any]:
+    cfg, st, clock = s.config, s.state, _Clock(s.state.wall_s)
+    total, ipe = cfg.schedule.iterations, s.iters_per_epoch
+    eval_every = cfg.run.eval_every or ipe
+    status = "finished"
+    with (
+        _stop_signals() as stop,
+        TrainProgress(
+            total, st.iteration, enabled=run is not None, title=f"{cfg.model.name} · {cfg.recipe}"
+        ) as progress,
+    ):
+        while st.iteration < total and status == "finished":
+            epoch, start = divmod(st.iteration, ipe)
+            s.model.train()
+            for x, y in s.loaders.train.batches(epoch, start):
+                lr = lr_at(st.iteration, cfg.schedule, cfg.optim.lr, st.events)
+                loss, misses = _train_step(s, x, y, lr)
+                s.meter.add(loss, misses, len(y) * s.dist.world_size)
+                st.iteration += 1
+                it = st.iteration
+                if it % cfg.run.log_every == 0 or it == total:
+                    s.meter.seconds += clock.lap()
+                    st.wall_s = clock.total()
+                    _log_train(s, run, lr, progress)
+                if it % eval_every == 0 or it == total:
+                    s.meter.seconds += clock.lap()
+                    _evaluate_and_track(s, run, progress)
+                    s.model.train()
+                    clock.skip()  # evaluation time is not training time
+                if it % cfg.run.checkpoint_every == 0 or it % eval_every == 0 or it == total:
+                    s.meter.seconds += clock.lap()
+                    st.wall_s = clock.total()
+                    _checkpoint(s, run, out)
+                    clock.skip()
+                if _should_stop(s, stop):
+                    status = "interrupted"
+                    st.wall_s = clock.total()
+                    _checkpoint(s, run, out)
+                    break
+                if it == total:
+                    break
+                progress.update(it)
+    st.wall_s = clock.total()
+    return _summary(s, status)
+
+
+class _Clock:
+    """Wall time of the run over all its sessions, and training-only laps."""
+
+    def __init__(self, before: float) -> None:
+        self.before, self.start = before, time.monotonic()
+        self.lap_start = self.start
+
+    def total(self) -> float:
+        return self.before + time.monotonic() - self.start
+
+    def lap(self) -> float:
+        now = time.monotonic()
+        lap, self.lap_start = now - self.lap_start, now
+        return lap
+
+    def skip(self) -> None:
+        self.lap_start = time.monotonic()
+
+
+def _train_step(s: Session, x: torch.Tensor, y: torch.Tensor, lr: float):
+    for group in s.optimizer.param_groups:
+        group["lr"] = lr
+    with s.autocast():
+        logits = s.model(x)
+        loss = s.criterion(logits, y)
+    s.optimizer.zero_grad(set_to_none=True)
+    if s.scaler is not None:
+        s.scaler.scale(loss).backward()
+        s.scaler.step(s.optimizer)
+        s.scaler.update()
+    else:
+        loss.backward()
+        s.optimizer.step()
+    if s.ema is not None:
+        s.ema.update_parameters(s.model)
+    return loss.detach(), (logits.detach().argmax(1) != y).sum()
+
+
+def _log_train(s: Session, run: RunDir | None, lr: float, progress: TrainProgress) -> None:
+    """Sum the interval over ranks, check it is finite, end a warm-up, write a record."""
+    m, st = s.meter, s.state
+    sums = torch.stack([m.loss_sum, m.misses.double()])
+    loss_sum, misses = distributed.all_reduce_sum(sums).tolist()
+    loss, err = loss_sum / m.samples, 100.0 * misses / m.samples
+    if not math.isfinite(loss):
+        raise TrainingDiverged(
+            f"the training loss became {loss} at iteration {st.iteration}; the last good "
+            f"checkpoint is kept in checkpoints/latest.pt (lower optim.lr, or warm up)"
+        )
+    if st.events.warmup_end is None and err < s.config.schedule.warmup_until_err:
+        st.events = ScheduleEvents(st.iteration, st.events.drops)  # the paper's 110-layer rule
+    record = {
+        "kind": "train", "iteration": st.iteration, "epoch": st.iteration / s.iters_per_epoch,
+        "lr": lr, "train_loss": loss, "train_top1_err": err,
+        "images_per_s": m.samples / max(m.seconds, 1e-9), "elapsed_s": st.wall_s,
+    }  # fmt: skip
+    if run is not None:
+        run.log(record)
+    progress.update(st.iteration, record=True, **record)
+    s.meter = IntervalMeter.zeros(s.device)
+
+
+@torch.no_grad()
+def evaluate_split(s: Session, split: str) -> dict[str, float]:
+    """Loss and top-1/top-5 error (%) over a whole split, exact across ranks."""
+    loader = getattr(s.loaders, split)
+    model = s.eval_model.eval()
+    sums = torch.zeros(4, dtype=torch.float64, device=s.device)  # loss, top1, top5, n
+    for x, y in loader.batches(0):
+        with s.autocast():
+            logits = model(x)
+        logits = logits.float()
+        top5 = logits.topk(min(5, logits.shape[1]), dim=1).indices
+        hit5 = (top5 == y[:, None]).any(1)
+        loss = nn.functional.cross_entropy(logits, y, reduction="sum")
+        sums += torch.stack([
+            loss.double(), (top5[:, 0] != y).sum().double(), (~hit5).sum().double(),
+            torch.tensor(float(len(y)), device=s.device, dtype=torch.float64),
+        ])  # fmt: skip
+    loss, top1, top5_, n = distributed.all_reduce_sum(sums).tolist()
+    return {"loss": loss / n, "top1_err": 100 * top1 / n, "top5_err": 100 * top5_ / n,
+            "images": int(n)}  # fmt: skip
+
+
+def _evaluate_and_track(s: Session, run: RunDir | None, progress: TrainProgress) -> None:
+    st, cfg = s.state, s.config
+    results = {split: evaluate_split(s, split) for split in ("val", "test")
+               if getattr(s.loaders, split) is not None}  # fmt: skip
+    for split, r in results.items():
+        record = {"kind": "eval", "iteration": st.iteration,
+                  "epoch": st.iteration / s.iters_per_epoch, "split": split, **r}  # fmt: skip
+        if run is not None:
+            run.log(record)
+    s.last_eval = (st.iteration, results)
+    progress.update(st.iteration, **{f"{k}_top1_err": r["top1_err"] for k, r in results.items()})
+    # Model selection and plateaus watch the validation split when there is one.
+    watched = results["val" if "val" in results else "test"]["top1_err"]
+    if watched < st.best_err:
+        st.best_err, st.best_iteration = watched, st.iteration
+        st.test_err_at_best = results["test"]["top1_err"]
+        if run is not None:
+            save(s, run.ckpt_dir / "best.pt", with_train_state=False, weights=s.eval_model)
+    if cfg.schedule.kind == "plateau":
+        st.plateau_errors.append(watched)
+        if plateaued(st.plateau_errors, cfg.schedule):
+            st.events = ScheduleEvents(st.events.warmup_end, (*st.events.drops, st.iteration))
+            st.plateau_errors = []
+            progress.note(f"error plateaued: learning rate x{cfg.schedule.gamma} from "
+                          f"iteration {st.iteration}")  # fmt: skip
+
+
+def _checkpoint(s: Session, run: RunDir | None, out: Path) -> None:
+    # A non-finite loss since the last record must not overwrite the last good weights.
+    if not bool(torch.isfinite(s.meter.loss_sum)):
+        raise TrainingDiverged(
+            f"the training loss became non-finite before iteration {s.state.iteration}; the "
+            f"last good checkpoint is kept in {out / 'checkpoints' / 'latest.pt'}"
+        )
+    if run is not None:
+        run.flush()
+        save(s, run.ckpt_dir / "latest.pt")
+    distributed.barrier()
+
+
+def _should_stop(s: Session, stop: dict[str, bool]) -> bool:
+    if not s.dist.enabled:
+        return stop["requested"]
+    # Every rank must stop at the same iteration: agree once per logging interval.
+    if s.state.iteration % s.config.run.log_every:
+        return False
+    return distributed.any_rank(stop["requested"], s.device)
+
+
+@contextmanager
+def _stop_signals():
+    """SIGINT/SIGTERM ask the loop to checkpoint and return at the next iteration."""
+    stop = {"requested": False}
+
+    def handler(signum: int, frame: object) -> None:
+        stop["requested"] = True
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, h in previous.items():
+            signal.signal(sig, h)
+
+
+def _summary(s: Session, status: str) -> dict[str, Any]:
+    from reslab.models import count_params
+
+    st, cfg = s.state, s.config
+    if s.last_eval is not None and s.last_eval[0] == st.iteration:
+        final = s.last_eval[1]
+    else:  # interrupted between evaluations
+        final = {split: evaluate_split(s, split) for split in ("val", "test")
+                 if getattr(s.loaders, split) is not None}  # fmt: skip
+    has_val = "val" in final
+    return {
+        "model": cfg.model.name,
+        "model_options": dict(cfg.model.options),
+        "recipe": cfg.recipe,
+        "data": s.loaders.description,
+        "seed": cfg.run.seed,
+        "status": status,
+        "iterations": st.iteration,
+        "epochs": st.iteration / s.iters_per_epoch,
+        "train_images": s.loaders.train_images,
+        "test_top1_err": final["test"]["top1_err"],
+        "test_top5_err": final["test"]["top5_err"],
+        "test_loss": final["test"]["loss"],
+        "best_val_top1_err": st.best_err if has_val else None,
+        "best_val_iteration": st.best_iteration if has_val else None,
+        "test_top1_err_at_best_val": st.test_err_at_best if has_val else None,
+        "params": count_params(s.eval_model),
+        "wall_s": st.wall_s,
+        "device": str(s.device),
+        "world_size": s.dist.world_size,
+        "skipped_images": list(s.loaders.skipped),
+    }

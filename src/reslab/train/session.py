@@ -1,0 +1,180 @@
+"""Everything a training run holds, built from a finalized configuration."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from reslab.checkpoint import FORMAT, VERSION, load_checkpoint, save_atomic, unwrap
+from reslab.errors import CheckpointError, OptionError
+from reslab.models import create_model
+from reslab.train.config import TrainConfig
+from reslab.train.distributed import Dist, convert_sync_batchnorm
+from reslab.train.state import IntervalMeter, TrainState, rng_state, set_rng_state
+
+
+@dataclass
+class Session:
+    config: TrainConfig
+    dist: Dist
+    loaders: Any  # reslab.data.Loaders
+    model: nn.Module  # possibly DDP- and compile-wrapped; unwrap() for the bare model
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler | None
+    ema: AveragedModel | None
+    criterion: nn.Module
+    state: TrainState
+    meter: IntervalMeter
+    last_eval: tuple[int, dict[str, dict[str, float]]] | None = None  # (iteration, results)
+
+    @property
+    def device(self) -> torch.device:
+        return self.dist.device
+
+    @property
+    def iters_per_epoch(self) -> int:
+        return len(self.loaders.train)
+
+    @property
+    def eval_model(self) -> nn.Module:
+        """The weights that are evaluated and kept as "best": the EMA when there is one."""
+        # Never DDP-wrapped: ranks may hold different numbers of evaluation batches.
+        return self.ema.module if self.ema is not None else unwrap(self.model)
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        dtype = precision_dtype(self.config.run.precision, self.device)
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=dtype)
+
+
+def precision_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """None = fp32. "auto" is bf16 on CUDA and fp32 on CPU."""
+    if precision == "auto":
+        precision = "bf16" if device.type == "cuda" else "fp32"
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def build_model(config: TrainConfig, num_classes: int, in_chans: int, dist: Dist) -> nn.Module:
+    options = model_options(config, num_classes, in_chans)
+    model = create_model(config.model.name, **options).to(dist.device)
+    if config.model.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if config.model.sync_bn and dist.enabled:
+        model = convert_sync_batchnorm(model, dist.device)
+    return model
+
+
+def model_options(config: TrainConfig, num_classes: int, in_chans: int) -> dict[str, Any]:
+    options = {"num_classes": num_classes, "in_chans": in_chans, **config.model.options}
+    if options["num_classes"] != num_classes:
+        raise OptionError(
+            f"model.options.num_classes is {options['num_classes']}, but the data has "
+            f"{num_classes} classes"
+        )
+    return options
+
+
+def wrap_model(model: nn.Module, config: TrainConfig, dist: Dist) -> nn.Module:
+    if dist.enabled:
+        ids = [dist.device.index] if dist.device.type == "cuda" else None
+        model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    if config.model.compile:
+        model = torch.compile(model)
+    return model
+
+
+def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    o = config.optim
+    params = [p for p in model.parameters() if p.requires_grad]
+    if o.bn_weight_decay:
+        groups: list[dict[str, Any]] = [{"params": params}]
+    else:  # BN weights and all biases are 1-D: exempt them from weight decay
+        groups = [
+            {"params": [p for p in params if p.ndim > 1]},
+            {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0},
+        ]
+    return torch.optim.SGD(
+        groups, lr=o.lr, momentum=o.momentum, nesterov=o.nesterov, weight_decay=o.weight_decay
+    )
+
+
+def build_ema(model: nn.Module, decay: float | None) -> AveragedModel | None:
+    if decay is None:
+        return None
+    # use_buffers: the BN statistics are averaged too, so the EMA model is evaluable as is.
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
+# --- checkpoints -----------------------------------------------------------------------
+
+
+def checkpoint(s: Session, *, with_train_state: bool, weights: nn.Module | None = None) -> dict:
+    bare = unwrap(weights if weights is not None else s.model)
+    if isinstance(bare, AveragedModel):
+        bare = bare.module
+    ckpt: dict[str, Any] = {
+        "format": FORMAT,
+        "version": VERSION,
+        "model": {
+            "name": s.config.model.name,
+            "options": model_options(s.config, len(s.loaders.classes), s.loaders.in_chans),
+        },
+        "classes": list(s.loaders.classes),
+        "normalization": s.loaders.normalization.to_dict(),
+        "input_size": s.loaders.input_size,
+        "state_dict": bare.state_dict(),
+        "config": s.config.to_dict(),
+        "iteration": s.state.iteration,
+    }
+    if with_train_state:
+        ckpt["train_state"] = {
+            "optimizer": s.optimizer.state_dict(),
+            "scaler": s.scaler.state_dict() if s.scaler is not None else None,
+            "ema": s.ema.state_dict() if s.ema is not None else None,
+            "state": s.state.to_dict(),
+            "meter": {
+                "loss_sum": s.meter.loss_sum.item(),
+                "misses": s.meter.misses.item(),
+                "samples": s.meter.samples,
+                "iterations": s.meter.iterations,
+            },
+            "rng": rng_state(s.device),
+        }
+    return ckpt
+
+
+def save(s: Session, path: Path, *, with_train_state: bool = True, weights=None) -> None:
+    save_atomic(checkpoint(s, with_train_state=with_train_state, weights=weights), path)
+
+
+def restore(s: Session, path: Path) -> None:
+    """Continue from a training checkpoint of this very run configuration."""
+    ckpt = load_checkpoint(path, map_location=s.device)
+    if "train_state" not in ckpt:
+        raise CheckpointError(f"{path}: holds weights only, no training state to resume from")
+    name = ckpt["model"]["name"]
+    if name != s.config.model.name:
+        raise CheckpointError(
+            f"{path}: made with model {name!r}, but this run trains {s.config.model.name!r}"
+        )
+    unwrap(s.model).load_state_dict(ckpt["state_dict"])
+    ts = ckpt["train_state"]
+    s.optimizer.load_state_dict(ts["optimizer"])
+    if s.scaler is not None and ts["scaler"] is not None:
+        s.scaler.load_state_dict(ts["scaler"])
+    if s.ema is not None and ts["ema"] is not None:
+        s.ema.load_state_dict(ts["ema"])
+    s.state = TrainState.from_dict(ts["state"])
+    m = ts["meter"]
+    s.meter = IntervalMeter.zeros(s.device)
+    s.meter.loss_sum += m["loss_sum"]
+    s.meter.misses += m["misses"]
+    s.meter.samples, s.meter.iterations = m["samples"], m["iterations"]
+    set_rng_state(ts["rng"], s.device)

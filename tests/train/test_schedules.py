@@ -1,0 +1,100 @@
+"""Learning-rate schedules against the paper's milestones (pure functions of the step)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from reslab.train.config import finalize, resolve
+from reslab.train.schedules import ScheduleEvents, lr_at, plateaued, warmup_applies
+
+IPE = 390  # CIFAR-10: 50,000 images / batch 128
+
+
+def _schedule(recipe: str, length=None, **sets):
+    config = resolve(recipe, sets=[f"schedule.{k}={v}" for k, v in sets.items()])
+    return finalize(config, IPE, length).schedule
+
+
+@pytest.mark.parametrize(
+    ("step", "lr"),
+    [(0, 0.1), (31_999, 0.1), (32_000, 0.01), (47_999, 0.01), (48_000, 0.001), (63_999, 0.001)],
+)
+def test_cifar_paper_divides_by_ten_at_32k_and_48k(step: int, lr: float) -> None:
+    s = _schedule("cifar-paper")
+    assert s.iterations == 64_000
+    assert lr_at(step, s, 0.1, ScheduleEvents()) == pytest.approx(lr)
+
+
+def test_resnet110_warms_up_at_0_01_until_the_error_falls_below_80_percent() -> None:
+    s = _schedule("cifar-paper")
+    assert warmup_applies(s, depth=110) and warmup_applies(s, depth=1202)
+    assert not warmup_applies(s, depth=56)
+    assert lr_at(350, s, 0.1, ScheduleEvents(warmup_end=None)) == 0.01
+    events = ScheduleEvents(warmup_end=400)
+    assert lr_at(399, s, 0.1, events) == 0.01
+    assert lr_at(400, s, 0.1, events) == 0.1
+    assert lr_at(32_000, s, 0.1, events) == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize(("length", "milestones"), [
+    (("iterations", 8_000), (4_000, 6_000)),
+    (("iterations", 128_000), (64_000, 96_000)),
+    (("epochs", 20), (3_900, 5_850)),
+])  # fmt: skip
+def test_shorter_or_longer_schedules_scale_the_milestones(length, milestones) -> None:
+    s = _schedule("cifar-paper", length)
+    assert s.milestones == milestones
+    assert s.iterations == (length[1] if length[0] == "iterations" else length[1] * IPE)
+
+
+def test_epoch_recipes_become_iterations() -> None:
+    s = _schedule("cifar-quick")
+    assert (s.iterations, s.epochs) == (6 * IPE, None)
+    assert s.warmup_iterations == 350
+    assert _schedule("cifar-quick", ("epochs", 12)).warmup_iterations == 700
+
+
+def test_linear_warmup_then_cosine_to_zero() -> None:
+    s = _schedule("cifar-fast")
+    ev = ScheduleEvents()
+    w, total = s.warmup_iterations, s.iterations
+    ramp = [lr_at(i, s, 0.2, ev) for i in range(w)]
+    assert ramp == sorted(ramp) and ramp[-1] == pytest.approx(0.2)
+    decay = [lr_at(i, s, 0.2, ev) for i in range(w, total)]
+    assert decay == sorted(decay, reverse=True)
+    assert decay[0] == pytest.approx(0.2) and decay[-1] < 1e-5
+    mid = w + (total - w) // 2
+    assert lr_at(mid, s, 0.2, ev) == pytest.approx(0.1, rel=0.01)
+
+
+def test_onecycle_peaks_at_the_end_of_warmup() -> None:
+    s = _schedule("cifar-quick")
+    lrs = [lr_at(i, s, 0.2, ScheduleEvents()) for i in range(s.iterations)]
+    assert max(lrs) == pytest.approx(0.2)
+    assert lrs.index(max(lrs)) in (s.warmup_iterations - 1, s.warmup_iterations)
+    assert lrs[-1] == pytest.approx(0.2 / (s.iterations - s.warmup_iterations))
+
+
+def test_plateau_drops_follow_the_recorded_events() -> None:
+    s = _schedule("imagenet-paper")
+    assert s.kind == "plateau"
+    ev = ScheduleEvents(drops=(150_000, 300_000))
+    assert lr_at(149_999, s, 0.1, ev) == pytest.approx(0.1)
+    assert lr_at(150_000, s, 0.1, ev) == pytest.approx(0.01)
+    assert lr_at(400_000, s, 0.1, ev) == pytest.approx(0.001)
+
+
+def test_plateau_detection() -> None:
+    s = replace(_schedule("imagenet-paper"), plateau_patience=3, plateau_threshold=0.1)
+    assert not plateaued([50, 40, 35, 31, 30.5, 30.2], s)  # still improving by > 0.1
+    assert plateaued([50, 40, 30.0, 30.05, 29.95, 30.2], s)  # best of last 3 beats 30 by < 0.1
+    assert not plateaued([50, 40, 30], s)  # too few evaluations to tell
+
+
+def test_imagenet_steps_variant() -> None:
+    s = _schedule("imagenet-paper-steps")
+    assert s.kind == "steps" and s.milestones == (150_000, 300_000, 450_000)
+    assert s.iterations == 600_000
+    assert lr_at(450_000, s, 0.1, ScheduleEvents()) == pytest.approx(1e-4)
