@@ -41,3 +41,63 @@ def cli(capsys: pytest.CaptureFixture[str]):
         return code, out, err
 
     return run
+
+
+# A plausible Normalization.to_dict() (per-channel CIFAR-10 statistics, as plain lists).
+NORMALIZATION = {
+    "kind": "per_channel",
+    "mean": [[[0.49]], [[0.48]], [[0.45]]],
+    "std": [[[0.25]], [[0.24]], [[0.26]]],
+}
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer",
+                   "dog", "frog", "horse", "ship", "truck"]  # fmt: skip
+
+
+@pytest.fixture
+def make_checkpoint(tmp_path: Path):
+    """Save a reslab checkpoint of a fresh model with trained-like BN statistics.
+
+    ``make(name, input_size=32, path=None, **options) -> Path``; the BN running statistics
+    come from a few train-mode passes over random images and the BN affine parameters are
+    jittered, so that evaluation and BN folding see non-trivial values.
+    """
+    from reslab.checkpoint import FORMAT, save_atomic
+    from reslab.models import create_model
+
+    def make(
+        name: str = "resnet20", *, input_size: int = 32, path: Path | None = None, **options
+    ) -> Path:
+        model = create_model(name, **options)
+        _calibrate_batchnorm(model, input_size)
+        k = model.fc.out_features
+        ckpt = {
+            "format": FORMAT,
+            "version": 1,
+            "model": {"name": name, "options": options},
+            "classes": CIFAR10_CLASSES if k == 10 else [f"class_{i}" for i in range(k)],
+            "normalization": NORMALIZATION,
+            "input_size": input_size,
+            "state_dict": model.state_dict(),
+            "config": {},
+            "iteration": 0,
+        }
+        path = path or tmp_path / f"{name}.pt"
+        save_atomic(ckpt, path)
+        return path
+
+    return make
+
+
+@torch.no_grad()
+def _calibrate_batchnorm(model: torch.nn.Module, input_size: int) -> None:
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for bn in bns:
+        bn.momentum = None  # a true average over the passes
+        bn.weight.uniform_(0.5, 1.5)
+        bn.bias.normal_(0.0, 0.1)
+    model.train()
+    for _ in range(2):
+        model(torch.randn(8, model.conv1.in_channels, input_size, input_size))
+    for bn in bns:
+        bn.momentum = 0.1
+    model.eval()

@@ -10,6 +10,8 @@ import os
 import pickle
 import tempfile
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,41 +37,78 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 
 def save_atomic(obj: Any, path: str | Path) -> None:
-    """Write ``obj`` so that ``path`` holds either the old or the new file, never a torn one.
+    """Write ``obj`` with ``torch.save`` so that ``path`` holds either the old or the new
+    file, never a torn one (see :func:`atomic_path`)."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` to write to; on success it replaces ``path``.
 
     Temporary file in the same directory, fsync, rename over the target, fsync the directory.
+    If the body raises, the temporary file is removed and ``path`` is untouched.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
+        yield tmp
+        tmp.chmod(0o666 & ~_umask())  # mkstemp makes it 0600; give it an ordinary file's mode
+        _fsync(tmp)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+    _fsync(path.parent)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
     try:
-        os.fsync(dir_fd)
+        os.fsync(fd)
     finally:
-        os.close(dir_fd)
+        os.close(fd)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load and check a reslab checkpoint; a RUN_DIR means its ``checkpoints/best.pt``
     (or ``latest.pt`` when there is no best)."""
     path = resolve_checkpoint(path)
+    return check_checkpoint(load_file(path, map_location), path)
+
+
+def load_file(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)``; a :class:`CheckpointError` naming the file
+    when it is truncated or was not written by ``torch.save``."""
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True)
     except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, OSError) as err:
         raise CheckpointError(
             f"{path}: not a readable checkpoint (truncated or not written by torch.save): "
             f"{str(err).splitlines()[0] if str(err) else type(err).__name__}"
         ) from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+
+
+def is_checkpoint(obj: object) -> bool:
+    """Whether a loaded object claims to be a reslab checkpoint (as opposed to a bare
+    state dict)."""
+    return isinstance(obj, dict) and obj.get("format") == FORMAT
+
+
+def check_checkpoint(ckpt: object, path: str | Path) -> dict[str, Any]:
+    """``ckpt`` itself if it is a reslab checkpoint this version understands, else a
+    :class:`CheckpointError` naming ``path``."""
+    if not is_checkpoint(ckpt):
         raise CheckpointError(f"{path}: not a reslab checkpoint (no 'format': {FORMAT!r})")
     if ckpt.get("version", 0) > VERSION:
         raise CheckpointError(

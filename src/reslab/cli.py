@@ -145,6 +145,44 @@ def recipes_cmd(as_json: JsonFlag = False) -> None:
 # --- evaluate, predict, export ---------------------------------------------------------
 
 
+@app.command("export")
+def export_cmd(
+    checkpoint: Annotated[
+        Path, typer.Argument(help="A checkpoint file, or a run directory (its best checkpoint).")
+    ],
+    fmt: Annotated[
+        str,
+        typer.Option("--format", "-f", help="onnx, torchscript, exported-program or torchvision."),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="File to write; FILE.json beside it.")],
+    fold_bn: Annotated[
+        bool, typer.Option("--fold-bn", help="Fold BatchNorm into the convolutions (verified).")
+    ] = False,
+    opset: Annotated[
+        int | None, typer.Option("--opset", help="ONNX opset (default: the exporter's).")
+    ] = None,
+    atol: Annotated[
+        float | None,
+        typer.Option(
+            "--atol",
+            help="Largest |logit difference| allowed (default: 10x the model's float32 "
+            "round-off, at least 1e-4).",
+        ),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Export a checkpoint, verified against PyTorch, with a JSON sidecar of its metadata."""
+    from reslab.evaluate.export import export_checkpoint, summary_lines
+
+    with err_console.status(f"exporting {checkpoint} as {fmt} and verifying it"):
+        sidecar = export_checkpoint(checkpoint, out, fmt, fold_bn=fold_bn, opset=opset, atol=atol)
+    if as_json:
+        _print_json(sidecar)
+    else:
+        for line in summary_lines(sidecar, out):
+            console.print(line, highlight=False)
+
+
 # --- analysis: plot, report, reproduce --------------------------------------------------
 
 

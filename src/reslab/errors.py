@@ -34,6 +34,10 @@ class CheckpointError(ReslabError):
     """A checkpoint that is missing, truncated, foreign or of another model."""
 
 
+class ExportError(ReslabError):
+    """An export that cannot be written, or whose artefact does not reproduce PyTorch."""
+
+
 def closest(name: str, choices: Iterable[str], n: int = 5) -> list[str]:
     """The registered names most similar to ``name``, best first."""
     return difflib.get_close_matches(name, list(choices), n=n, cutoff=0.5)

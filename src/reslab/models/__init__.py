@@ -10,6 +10,7 @@ from reslab.models.blocks import (
 from reslab.models.profile import complexity, count_macs, count_params, describe
 from reslab.models.registry import PaperFigures, create_model, get_entry, list_models, register
 from reslab.models.resnet import ResNet, cifar_resnet
+from reslab.models.weights import load_torchvision, save_torchvision
 
 __all__ = [
     "BasicBlock",
@@ -27,5 +28,7 @@ __all__ = [
     "describe",
     "get_entry",
     "list_models",
+    "load_torchvision",
     "register",
+    "save_torchvision",
 ]

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import fnmatch
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from os import PathLike
+from typing import Any, Literal
 
 from reslab.errors import OptionError, unknown
 from reslab.models.resnet import ResNet
 
 Family = Literal["imagenet", "cifar"]
 NATIVE_INPUT: dict[str, int] = {"imagenet": 224, "cifar": 32}
+# A checkpoint or state-dict file (or RUN_DIR), or a state dict / checkpoint dict in memory.
+WeightsSource = str | PathLike | Mapping[str, Any]
 # Options every model takes; a builder adds its own (shortcut, stride_on_1x1) by signature.
 COMMON_OPTIONS = ("num_classes", "in_chans", "zero_init_residual")
 
@@ -50,6 +53,17 @@ class ModelEntry:
         return tuple(dict.fromkeys((*own, *COMMON_OPTIONS)))
 
     @property
+    def defaults(self) -> dict[str, object]:
+        """The value every option takes when not given: the builder's own default, else
+        :class:`ResNet`'s."""
+        values = {}
+        for fn in (ResNet, self.builder):  # the builder's defaults override ResNet's
+            for p in inspect.signature(fn).parameters.values():
+                if p.default is not inspect.Parameter.empty:
+                    values[p.name] = p.default
+        return {name: values[name] for name in self.options}
+
+    @property
     def summary(self) -> str:
         return (inspect.getdoc(self.builder) or "").partition("\n")[0]
 
@@ -84,8 +98,12 @@ def list_models(pattern: str | None = None) -> list[str]:
     return sorted(names, key=_sort_key)
 
 
-def create_model(name: str, **options: object) -> ResNet:
+def create_model(name: str, *, weights: WeightsSource | None = None, **options: object) -> ResNet:
     """Build the registered model ``name``; ``options`` override its defaults.
+
+    ``weights`` loads a reslab checkpoint (file or RUN_DIR) or a torchvision ResNet state
+    dict (file or mapping); the weights then decide the options they fix, and any option
+    given must agree with them (see :mod:`reslab.models.weights`).
 
     >>> create_model("resnet56").depth
     56
@@ -99,6 +117,10 @@ def create_model(name: str, **options: object) -> ResNet:
             f"model {name!r} takes no option {', '.join(bad)}; its options are "
             f"{', '.join(entry.options)}"
         )
+    if weights is not None:
+        from reslab.models.weights import build_with_weights
+
+        return build_with_weights(name, weights, options)
     return entry.builder(**options)
 
 

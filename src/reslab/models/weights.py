@@ -1,0 +1,280 @@
+"""Weights for registered models: reslab checkpoints and torchvision ResNet state dicts.
+
+A reslab checkpoint names its model and options, so it rebuilds exactly what was trained. A
+bare state dict names only tensors; reslab reads it in torchvision's layout, the one bare
+ResNet layout in wide use: ImageNet stem, post-activation units, option-B shortcuts and, in
+bottlenecks, the downsampling stride on the 3x3 ("v1.5").
+
+The stride is the trap. The 2015 paper strides the first 1x1 of a downsampling bottleneck
+("v1", ``stride_on_1x1=True``, reslab's default); torchvision strides the 3x3. Both have the
+same tensors of the same shapes, so torchvision's weights load into a v1 model without a
+complaint from PyTorch, and the model then computes a different, worse function. Loading
+torchvision weights therefore builds the v1.5 model unless told otherwise, and loading them
+into a v1 model (or saving a v1 model in torchvision layout) is refused unless
+``allow_stride_mismatch=True`` says it is meant, e.g. to start fine-tuning a v1 model from
+them. Basic-block models (18 and 34 layers) have no 1x1 convolution and are the same either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+from torch import Tensor, nn
+
+from reslab.checkpoint import (
+    check_checkpoint,
+    is_checkpoint,
+    load_file,
+    model_from_checkpoint,
+    resolve_checkpoint,
+    save_atomic,
+    unwrap,
+)
+from reslab.errors import CheckpointError, OptionError
+from reslab.models.blocks import BasicBlock, Bottleneck
+from reslab.models.registry import WeightsSource, get_entry
+from reslab.models.resnet import IMAGENET_WIDTHS, ResNet
+
+# Options that only shape the initialisation, which loaded weights overwrite.
+INIT_ONLY = ("zero_init_residual",)
+# torchvision.models' ResNets by (unit, units per stage): the names both libraries use.
+TORCHVISION_RESNETS = {
+    (BasicBlock, (2, 2, 2, 2)): "resnet18",
+    (BasicBlock, (3, 4, 6, 3)): "resnet34",
+    (Bottleneck, (3, 4, 6, 3)): "resnet50",
+    (Bottleneck, (3, 4, 23, 3)): "resnet101",
+    (Bottleneck, (3, 8, 36, 3)): "resnet152",
+}
+# Wrappers that prefix every parameter name: DistributedDataParallel, torch.compile.
+_PREFIXES = ("module.", "_orig_mod.")
+
+
+def build_with_weights(name: str, weights: WeightsSource, options: dict[str, Any]) -> ResNet:
+    """The registered model ``name`` holding ``weights`` (what ``create_model(weights=...)``
+    does): a reslab checkpoint rebuilds its own options, a bare state dict is read in
+    torchvision's layout; the ``options`` given must agree with the weights."""
+    obj, where = _read(weights)
+    if is_checkpoint(obj):
+        return _from_checkpoint(name, check_checkpoint(obj, where), options, where)
+    return _from_torchvision(name, bare_state_dict(obj, where), options, where)
+
+
+def load_torchvision(
+    model: nn.Module,
+    state_dict: Mapping[str, Tensor],
+    *,
+    allow_stride_mismatch: bool = False,
+    where: str = "state dict",
+    label: str = "this model",
+) -> nn.Module:
+    """Load a torchvision ResNet state dict into a reslab ``model`` (strictly), refusing
+    a model that cannot hold it faithfully; ``where`` and ``label`` name both in errors."""
+    reason = torchvision_mismatch(unwrap(model), allow_stride_mismatch=allow_stride_mismatch)
+    if reason:
+        raise CheckpointError(f"{where}: torchvision weights do not fit {label}: {reason}")
+    load_strict(unwrap(model), bare_state_dict(state_dict, where), where, label)
+    return model
+
+
+def save_torchvision(
+    model: nn.Module, path: str | Path, *, allow_stride_mismatch: bool = False
+) -> None:
+    """Write ``model``'s weights as torchvision saves a ResNet's (a bare state dict), so that
+    ``torchvision.models.resnetNN().load_state_dict(torch.load(path))`` takes them."""
+    model = unwrap(model)
+    reason = torchvision_mismatch(model, allow_stride_mismatch=allow_stride_mismatch)
+    if reason:
+        raise OptionError(f"cannot save {path} in torchvision layout: {reason}")
+    save_atomic({k: v.detach().cpu() for k, v in model.state_dict().items()}, path)
+
+
+def torchvision_mismatch(model: nn.Module, *, allow_stride_mismatch: bool = False) -> str | None:
+    """Why ``model``'s weights cannot be torchvision's, or None where they can."""
+    if not isinstance(model, ResNet):
+        return f"it is a {type(model).__name__}, not a reslab ResNet"
+    if model.stem != "imagenet" or model.widths != IMAGENET_WIDTHS:
+        return "torchvision has only ImageNet ResNets (7x7 stem, 64-128-256-512 filters)"
+    if model.block.preact:
+        return "torchvision has no pre-activation ResNets"
+    if model.shortcut is None:
+        return "torchvision has no plain (shortcut-free) networks"
+    if model.shortcut != "B":
+        return (
+            "torchvision's shortcuts are option B (a projection only where the shape "
+            f"changes); this model uses option {model.shortcut}"
+        )
+    if any(isinstance(m, nn.Conv2d) and m.bias is not None for m in model.modules()):
+        return "its convolutions have biases (BatchNorm folded into them?); torchvision's do not"
+    if model.block is Bottleneck and model.stride_on_1x1 and not allow_stride_mismatch:
+        return (
+            "torchvision's bottlenecks stride the 3x3 (v1.5), this model the first 1x1 (v1): "
+            "same tensors, different function. Use stride_on_1x1=False, or "
+            "allow_stride_mismatch=True if the mismatch is meant"
+        )
+    return None
+
+
+def torchvision_model(state_dict: Mapping[str, Tensor]) -> nn.Module:
+    """torchvision's own ResNet holding a torchvision-layout ``state_dict`` (depth, classes
+    and input channels read from the tensors)."""
+    from torchvision.models import resnet as tv
+
+    arch = torchvision_arch(state_dict)
+    if arch is None:
+        raise CheckpointError("state dict is not in torchvision's ResNet layout")
+    block, layers = arch
+    model = tv.ResNet(
+        tv.Bottleneck if block is Bottleneck else tv.BasicBlock,
+        list(layers),
+        num_classes=state_dict["fc.weight"].shape[0],
+    )
+    in_chans = state_dict["conv1.weight"].shape[1]
+    if in_chans != 3:  # torchvision hard-codes RGB; the stem is otherwise the same
+        model.conv1 = nn.Conv2d(in_chans, 64, 7, stride=2, padding=3, bias=False)
+    model.load_state_dict(state_dict, strict=True)
+    return model
+
+
+def torchvision_arch(state_dict: Mapping[str, Tensor]) -> tuple[type, tuple[int, ...]] | None:
+    """(unit class, units per stage) of a torchvision-layout ResNet state dict, from its
+    keys; None where the keys are not those of such a network."""
+    layers = []
+    for stage in count(1):
+        units = next(j for j in count() if f"layer{stage}.{j}.conv1.weight" not in state_dict)
+        if units == 0:
+            break
+        layers.append(units)
+    if not layers or "conv1.weight" not in state_dict or "fc.weight" not in state_dict:
+        return None
+    return (Bottleneck if "layer1.0.conv3.weight" in state_dict else BasicBlock), tuple(layers)
+
+
+def bare_state_dict(obj: object, where: str) -> dict[str, Tensor]:
+    """The state dict in ``obj``: ``obj`` itself or what training scripts wrap it in
+    (``{"state_dict": ...}``, ``{"model": ...}``), names stripped of DDP/compile prefixes."""
+    if isinstance(obj, Mapping):
+        for key in ("state_dict", "model"):
+            if isinstance(obj.get(key), Mapping):
+                obj = obj[key]
+                break
+    if (
+        not isinstance(obj, Mapping)
+        or not obj
+        or not all(isinstance(v, Tensor) for v in obj.values())
+    ):
+        raise CheckpointError(f"{where}: neither a reslab checkpoint nor a state dict of tensors")
+    return {_strip_prefixes(k): v for k, v in obj.items()}
+
+
+def load_strict(model: nn.Module, state_dict: Mapping[str, Tensor], where: str, label: str) -> None:
+    """``model.load_state_dict(state_dict, strict=True)`` with an error that names the first
+    missing, unexpected or misshapen tensors and guesses what the weights are."""
+    own = model.state_dict()
+    # Files saved before PyTorch 0.4.1 (torchvision's first ResNet weights among them) lack
+    # BN's num_batches_tracked, which only matters for momentum=None.
+    state_dict = {
+        **{k: v for k, v in own.items() if k.endswith("num_batches_tracked")},
+        **state_dict,
+    }
+    problems = []
+    missing = sorted(own.keys() - state_dict.keys())
+    unexpected = sorted(state_dict.keys() - own.keys())
+    if missing:
+        problems.append(f"{len(missing)} tensors missing ({_first(missing)})")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected ({_first(unexpected)})")
+    misshapen = [k for k in own if k in state_dict and own[k].shape != state_dict[k].shape]
+    if misshapen:
+        k = misshapen[0]
+        problems.append(
+            f"{k} is {_shape(state_dict[k])} in the weights but {_shape(own[k])} in {label}"
+        )
+    if problems:
+        raise CheckpointError(
+            f"{where}: weights{_guess(state_dict)} do not fit {label}: {'; '.join(problems)}"
+        )
+    model.load_state_dict(state_dict, strict=True)
+
+
+def _read(weights: WeightsSource) -> tuple[object, str]:
+    if isinstance(weights, Mapping):
+        return weights, "the given weights"
+    path = resolve_checkpoint(weights)
+    return load_file(path), str(path)
+
+
+def _from_checkpoint(
+    name: str, ckpt: dict[str, Any], options: dict[str, Any], where: str
+) -> ResNet:
+    spec = ckpt["model"]
+    saved = spec.get("options", {})
+    if spec["name"] != name:
+        raise CheckpointError(
+            f"{where} holds {_spec(spec['name'], saved)}, not the requested {_spec(name, options)}"
+        )
+    defaults = get_entry(name).defaults
+    clash = [
+        k for k in options if k not in INIT_ONLY and options[k] != saved.get(k, defaults[k])
+    ]  # fmt: skip
+    if clash:
+        theirs = {k: saved.get(k, defaults[k]) for k in clash}
+        raise CheckpointError(
+            f"{where} holds {_spec(name, theirs)}, not the requested "
+            f"{_spec(name, {k: options[k] for k in clash})}"
+        )
+    return model_from_checkpoint(ckpt)
+
+
+def _from_torchvision(
+    name: str, state_dict: dict[str, Tensor], options: dict[str, Any], where: str
+) -> ResNet:
+    entry = get_entry(name)
+    asked = dict(options)
+    if "stride_on_1x1" in entry.options:
+        asked.setdefault("stride_on_1x1", False)  # torchvision's placement (v1.5)
+    # The head and stem sizes are what the tensors say, unless the caller says otherwise
+    # (then the shape check names the clash).
+    for option, key, dim in (("num_classes", "fc.weight", 0), ("in_chans", "conv1.weight", 1)):
+        if key in state_dict and state_dict[key].ndim > dim:
+            asked.setdefault(option, state_dict[key].shape[dim])
+    model = entry.builder(**asked)
+    label = _spec(name, options)
+    reason = torchvision_mismatch(model)
+    if reason:
+        raise CheckpointError(
+            f"{where}: a bare state dict is read in torchvision's ResNet layout (reslab's own "
+            f"weights come in checkpoints), and {label} cannot hold it: {reason}"
+        )
+    load_strict(model, state_dict, where, label)
+    return model
+
+
+def _guess(state_dict: Mapping[str, Tensor]) -> str:
+    arch = torchvision_arch(state_dict)
+    if arch is None:
+        return ""
+    block, layers = arch
+    name = TORCHVISION_RESNETS.get(arch)
+    return f" (torchvision's {name})" if name else f" ({block.__name__} units {layers})"
+
+
+def _spec(name: str, options: Mapping[str, Any]) -> str:
+    args = ", ".join(f"{k}={v!r}" for k, v in options.items())
+    return f"{name}({args})" if args else name
+
+
+def _strip_prefixes(key: str) -> str:
+    for prefix in _PREFIXES:
+        key = key.removeprefix(prefix)
+    return key
+
+
+def _first(keys: list[str], n: int = 3) -> str:
+    return ", ".join(keys[:n]) + (", ..." if len(keys) > n else "")
+
+
+def _shape(t: Tensor) -> str:
+    return "x".join(map(str, t.shape)) or "a scalar"
