@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from reslab.errors import ReslabError
+from reslab.evaluate.metrics import Meter
 from reslab.train import distributed
 from reslab.train.config import Length, TrainConfig, finalize
 from reslab.train.progress import TrainProgress
@@ -206,23 +207,14 @@ def _log_train(s: Session, run: RunDir | None, lr: float, progress: TrainProgres
 @torch.no_grad()
 def evaluate_split(s: Session, split: str) -> dict[str, float]:
     """Loss and top-1/top-5 error (%) over a whole split, exact across ranks."""
-    loader = getattr(s.loaders, split)
     model = s.eval_model.eval()
-    sums = torch.zeros(4, dtype=torch.float64, device=s.device)  # loss, top1, top5, n
-    for x, y in loader.batches(0):
+    meter = Meter(s.device)
+    for x, y in getattr(s.loaders, split).batches(0):
         with s.autocast():
             logits = model(x)
-        logits = logits.float()
-        top5 = logits.topk(min(5, logits.shape[1]), dim=1).indices
-        hit5 = (top5 == y[:, None]).any(1)
-        loss = nn.functional.cross_entropy(logits, y, reduction="sum")
-        sums += torch.stack([
-            loss.double(), (top5[:, 0] != y).sum().double(), (~hit5).sum().double(),
-            torch.tensor(float(len(y)), device=s.device, dtype=torch.float64),
-        ])  # fmt: skip
-    loss, top1, top5_, n = distributed.all_reduce_sum(sums).tolist()
-    return {"loss": loss / n, "top1_err": 100 * top1 / n, "top5_err": 100 * top5_ / n,
-            "images": int(n)}  # fmt: skip
+        meter.update(logits.float(), y)
+    distributed.all_reduce_sum(meter.totals)
+    return meter.as_percent()
 
 
 def _evaluate_and_track(s: Session, run: RunDir | None, progress: TrainProgress) -> None:

@@ -16,16 +16,13 @@ from typing import Any
 import torch
 import yaml
 
+from reslab.checkpoint import atomic_path
 from reslab.errors import ReslabError
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
 
 
 def environment(device: torch.device, world_size: int) -> dict[str, Any]:

@@ -1,0 +1,58 @@
+"""A tiny image-folder dataset and helpers to run ``reslab train`` in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+CLASSES = ("ant", "bee", "cat", "dog")
+
+
+def write_image_folder(root: Path, per_class: dict[str, int], size: int = 16) -> Path:
+    """train/ and test/ folders of small PNGs whose colour depends on the class, so that a
+    few iterations are enough to learn something."""
+    rng = np.random.default_rng(0)
+    for split, n in per_class.items():
+        for k, name in enumerate(CLASSES):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(n):
+                base = np.zeros((size, size, 3), np.float32)
+                base[..., k % 3] = 120 + 60 * (k // 3)
+                noise = rng.normal(0, 40, (size, size, 3))
+                pixels = np.clip(base + noise, 0, 255).astype(np.uint8)
+                Image.fromarray(pixels).save(folder / f"{i:03d}.png")
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_image_folder(tmp_path_factory.mktemp("tiny"), {"train": 24, "test": 8})
+
+
+TINY = [
+    "--model", "resnet20", "--recipe", "cifar-paper",
+    "--set", "optim.batch_size=16", "--set", "run.log_every=5", "--set", "data.eval_batch_size=16",
+]  # fmt: skip
+
+
+def reslab_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "reslab", *args]
+
+
+def subprocess_env(tmp_path: Path) -> dict[str, str]:
+    # One thread: the same arithmetic in every process, so reruns match bit for bit.
+    return {**os.environ, "RESLAB_DATA": str(tmp_path / "data-root"), "OMP_NUM_THREADS": "1"}
+
+
+def run_reslab(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(reslab_cmd(*args), capture_output=True, text=True, env=env, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"reslab {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
+    return proc

@@ -1,0 +1,146 @@
+"""The training loop end to end on a tiny image folder: run directory, checkpoints, resume."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from reslab.checkpoint import load_checkpoint, model_from_checkpoint
+
+from .conftest import TINY, reslab_cmd, run_reslab, subprocess_env
+
+
+def _records(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, weights_only=True)["state_dict"]
+
+
+def test_a_run_directory_holds_everything(tiny_data: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    env = subprocess_env(tmp_path)
+    proc = run_reslab("train", *TINY, "--data", str(tiny_data), "--out", str(run),
+                      "--iterations", "12", "--set", "run.eval_every=6", env=env)  # fmt: skip
+    assert "resnet20: test top-1 error" in proc.stdout
+
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["model"]["name"] == "resnet20" and config["recipe"] == "cifar-paper"
+    assert config["schedule"]["iterations"] == 12
+    assert config["schedule"]["milestones"] == [6, 9]  # 32k/48k of 64k, scaled to 12
+    env_json = json.loads((run / "env.json").read_text())
+    assert {"torch", "hardware", "command", "git_commit"} <= env_json.keys()
+
+    records = _records(run)
+    train = [r for r in records if r["kind"] == "train"]
+    evals = [r for r in records if r["kind"] == "eval"]
+    assert [r["iteration"] for r in train] == [5, 10, 12]
+    assert [r["iteration"] for r in evals] == [6, 12] and {r["split"] for r in evals} == {"test"}
+    assert {"lr", "train_loss", "train_top1_err", "images_per_s", "epoch"} <= train[0].keys()
+    assert {"loss", "top1_err", "top5_err", "images"} <= evals[0].keys()
+    assert evals[0]["images"] == 32
+    assert train[0]["epoch"] == pytest.approx(5 / 6)  # 96 images / batch 16 = 6 per epoch
+
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "finished"
+    assert summary["iterations"] == 12 and summary["epochs"] == 2.0
+    assert summary["train_images"] == 96
+    assert summary["test_top1_err"] == evals[-1]["top1_err"]
+    assert summary["best_val_top1_err"] is None
+
+    ckpt = load_checkpoint(run)  # best.pt
+    assert ckpt["classes"] == ["ant", "bee", "cat", "dog"] and ckpt["input_size"] == 16
+    model = model_from_checkpoint(ckpt)
+    assert model.fc.out_features == 4
+    assert "train_state" in load_checkpoint(run / "checkpoints" / "latest.pt")
+
+
+def test_validation_split_selects_the_best_checkpoint(tiny_data: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run_reslab("train", *TINY, "--data", str(tiny_data), "--out", str(run), "--iterations", "8",
+               "--set", "data.val_split=16", "--set", "run.eval_every=4",
+               env=subprocess_env(tmp_path))  # fmt: skip
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["train_images"] == 80
+    assert summary["best_val_iteration"] in (4, 8)
+    vals = [r for r in _records(run) if r["kind"] == "eval" and r["split"] == "val"]
+    assert summary["best_val_top1_err"] == min(r["top1_err"] for r in vals)
+    assert all(r["images"] == 16 for r in vals)
+
+
+def _wait_for_checkpoint(proc: subprocess.Popen, latest: Path, at_least: int) -> int:
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError("the run ended before it could be interrupted")
+        if latest.exists():
+            iteration = torch.load(latest, weights_only=True)["iteration"]
+            if iteration >= at_least:
+                return iteration
+        time.sleep(0.02)
+    raise AssertionError("no checkpoint appeared")
+
+
+def test_resume_after_sigkill_ends_with_the_same_weights(tiny_data: Path, tmp_path: Path) -> None:
+    env = subprocess_env(tmp_path)
+    args = [*TINY, "--data", str(tiny_data), "--iterations", "150",
+            "--set", "run.checkpoint_every=5", "--set", "run.eval_every=50"]  # fmt: skip
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    run_reslab("train", *args, "--out", str(straight), env=env)
+
+    proc = subprocess.Popen(reslab_cmd("train", *args, "--out", str(killed)), env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    at = _wait_for_checkpoint(proc, killed / "checkpoints" / "latest.pt", at_least=20)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert at % 6 != 0 or at < 150  # stopped somewhere inside the run
+    assert not (killed / "summary.json").exists()
+
+    run_reslab("train", "--resume", str(killed), env=env)
+    a = _weights(straight / "checkpoints" / "latest.pt")
+    b = _weights(killed / "checkpoints" / "latest.pt")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+    strip = ("images_per_s", "elapsed_s")
+    ra = [{k: v for k, v in r.items() if k not in strip} for r in _records(straight)]
+    rb = [{k: v for k, v in r.items() if k not in strip} for r in _records(killed)]
+    assert ra == rb
+
+
+def test_sigterm_checkpoints_and_exits_cleanly(tiny_data: Path, tmp_path: Path) -> None:
+    env = subprocess_env(tmp_path)
+    run = tmp_path / "run"
+    proc = subprocess.Popen(
+        reslab_cmd("train", *TINY, "--data", str(tiny_data), "--out", str(run),
+                   "--iterations", "100000", "--set", "run.checkpoint_every=5"),
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    _wait_for_checkpoint(proc, run / "checkpoints" / "latest.pt", at_least=5)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "interrupted"
+    latest = load_checkpoint(run / "checkpoints" / "latest.pt")
+    assert latest["iteration"] == summary["iterations"]
+    assert f"--resume {run}" in err
+
+
+def test_divergence_stops_with_a_clear_message(tiny_data: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    proc = run_reslab("train", *TINY, "--data", str(tiny_data), "--out", str(run),
+                      "--iterations", "40", "--set", "optim.lr=1e30",
+                      env=subprocess_env(tmp_path), check=False)  # fmt: skip
+    assert proc.returncode == 2
+    assert "reslab: error: the training loss became" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert json.loads((run / "summary.json").read_text())["status"] == "diverged"
