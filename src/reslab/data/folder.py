@@ -34,10 +34,6 @@ def hidden(name: str) -> bool:
     return name.startswith(".") or name == "__MACOSX"
 
 
-def is_image_folder(path: Path) -> bool:
-    return (path / "train").is_dir() and any((path / s).is_dir() for s in ("val", "test"))
-
-
 def index_directory(path: Path) -> FolderIndex:
     """List ``path``; raises :class:`DataError` for an empty class or mismatched classes."""
     tree: dict[str, dict[str, list[str]]] = {}

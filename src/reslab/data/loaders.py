@@ -192,16 +192,20 @@ class _Files(Dataset):
         scale: ScaleAugment,
         test_resize: int,
     ) -> None:
-        self.samples, self.train, self.augment, self.seed = samples, train, augment, seed
+        # Arrays, not a list of tuples: workers share them without copy-on-write growth
+        # (reference counts would touch every Python object of a 1.28M-image list).
+        self.paths = np.array([os.fsencode(p) for p, _ in samples])
+        self.labels = np.array([label for _, label in samples], dtype=np.int64)
+        self.train, self.augment, self.seed = train, augment, seed
         self.channels, self.scale = channels, scale
         self.test = centre_crop(test_resize, scale.crop)
 
     def __len__(self) -> int:
-        return len(self.samples)
+        return len(self.labels)
 
     def __getitem__(self, key: tuple[int, int, int]):
         epoch, position, i = key
-        path, label = self.samples[i]
+        path, label = os.fsdecode(self.paths[i]), int(self.labels[i])
         g = torch.Generator().manual_seed(derive_seed(self.seed, epoch, position))
         alpha = pca_alpha(g)  # drawn first, used or not: the crops do not depend on it
         try:
