@@ -4,13 +4,15 @@ Layout under the data root (``--root``, else ``$RESLAB_DATA``, else ``~/.cache/r
 
     cifar-10-python.tar.gz          downloaded archives (names cifar10, cifar100)
     cache/<name>-<fingerprint>/     one folder per source
-        index.json                  what the source holds (format, classes, counts, size)
+        members.json, contents.json tars: the member list and the dataset found in it
+        probe.json, stats.json      image sizes seen at open; large sources' channel stats
+        extracted/                  a large-image tar's files, for random access
         <split>.images.npy          uint8 (N, H, W, C), small-image sources only
         <split>.labels.npy          int64 (N,)
         <split>.json                classes, skipped files, channel mean/std
 
-Every file is written to a temporary name and renamed, so a crash or a concurrent process
-never leaves a torn entry; a reader sees a complete file or none.
+Every file is written through :func:`reslab.checkpoint.atomic_path`, so a crash or a
+concurrent process never leaves a torn entry; a reader sees a complete file or none.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
+
+from reslab.checkpoint import atomic_path
 
 CACHE_VERSION = 1  # part of every key: bump when the decoded layout changes
 
@@ -58,21 +61,9 @@ def cache_key(name: str, fingerprint: Any, **options: Any) -> str:
     return f"{name}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
 
 
-def write_atomic(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Call ``write(f)`` on a temporary file next to ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_json(path: Path, obj: Any, indent: int | None = 1) -> None:
-    write_atomic(path, lambda f: f.write(json.dumps(obj, indent=indent).encode()))
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=indent))
 
 
 def read_json(path: Path) -> Any | None:
@@ -84,7 +75,8 @@ def read_json(path: Path) -> Any | None:
 
 
 def write_array(path: Path, array: np.ndarray) -> None:
-    write_atomic(path, lambda f: np.save(f, array, allow_pickle=False))
+    with atomic_path(path) as tmp, tmp.open("wb") as f:  # a file: np.save(path) adds ".npy"
+        np.save(f, array, allow_pickle=False)
 
 
 def read_array(path: Path) -> np.ndarray | None:

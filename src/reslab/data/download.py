@@ -7,8 +7,9 @@ import hashlib
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import BinaryIO
 
-from reslab.data.cache import write_atomic
+from reslab.checkpoint import atomic_path
 from reslab.data.cifar import LAYOUTS, CifarLayout
 from reslab.data.progress import progress
 from reslab.errors import DataError
@@ -30,7 +31,7 @@ def download(layout: CifarLayout, target: Path) -> Path:
     """Fetch ``layout.url`` into ``target`` (atomically), verifying its MD5."""
     digest = hashlib.md5(usedforsecurity=False)
 
-    def fetch(out) -> None:
+    def fetch(out: BinaryIO) -> None:
         with urllib.request.urlopen(layout.url, timeout=30) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
             with progress(f"downloading {layout.archive}", total, unit="bytes") as advance:
@@ -45,7 +46,8 @@ def download(layout: CifarLayout, target: Path) -> Path:
             )
 
     try:
-        write_atomic(target, fetch)
+        with atomic_path(target) as tmp, tmp.open("wb") as out:
+            fetch(out)
     except (urllib.error.URLError, OSError, ValueError) as err:
         reason = getattr(err, "reason", None) or err
         raise DataError(

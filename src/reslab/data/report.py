@@ -10,7 +10,7 @@ import torch
 from rich.console import Group
 from rich.table import Table
 
-from reslab.data.cache import write_atomic
+from reslab.checkpoint import atomic_path
 from reslab.data.decode import BadImage, read_image
 from reslab.data.sources import Source
 from reslab.data.transforms import centre_crop
@@ -84,7 +84,8 @@ def contact_sheet(
         more = f" (first {len(classes)} of {len(source.classes)} classes)"
     ax.set_title(f"{source.name}: training images{more}", fontsize=9, loc="left")
     out = Path(out)
-    write_atomic(out, lambda f: fig.savefig(f, format="png"))
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png")
     plt.close(fig)
     return out
 
