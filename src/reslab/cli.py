@@ -85,6 +85,44 @@ data_app = typer.Typer(help="Inspect datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
 
+@data_app.command("inspect")
+def data_inspect_cmd(
+    path: Annotated[
+        str, typer.Argument(help="A dataset: CIFAR archive or folder, image folder, tar, name.")
+    ],
+    as_json: JsonFlag = False,
+    samples: Annotated[
+        Path | None, typer.Option(help="Write a contact sheet of samples per class (PNG).")
+    ] = None,
+    root: Annotated[
+        Path | None, typer.Option(help="Data root (default $RESLAB_DATA or ~/.cache/reslab).")
+    ] = None,
+    skip_bad: Annotated[
+        bool, typer.Option("--skip-bad", help="Skip unreadable images instead of failing.")
+    ] = False,
+) -> None:
+    """Detected format, classes, counts per split and class, image size, channel mean/std."""
+    import warnings
+
+    from reslab.data import DataWarning, open_source
+    from reslab.data.report import contact_sheet, describe_table
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataWarning)
+        source = open_source(path, root=root, skip_bad=skip_bad)
+        info = source.describe()
+        if samples is not None:
+            info["samples"] = str(contact_sheet(source, samples))
+    for w in caught:
+        typer.echo(f"reslab: warning: {w.message}", err=True)
+    if as_json:
+        _print_json(info)
+        return
+    console.print(describe_table(info))
+    if samples is not None:
+        console.print(f"contact sheet: {samples}", highlight=False)
+
+
 # --- train -----------------------------------------------------------------------------
 
 
