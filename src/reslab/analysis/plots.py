@@ -6,7 +6,6 @@ Matplotlib's object API on the Agg canvas: no pyplot state, no display needed.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal
@@ -17,6 +16,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MultipleLocator
 
 from reslab.analysis.runs import Run, display_name, model_depth
+from reslab.checkpoint import atomic_path
 from reslab.errors import OptionError, check_choice
 
 XAxis = Literal["iterations", "epochs"]
@@ -125,13 +125,10 @@ def error_ylim(runs: Sequence[Run]) -> tuple[float, float]:
 
 
 def save(fig: Figure, path: str | Path) -> Path:
-    """Write the PNG atomically (a temporary file renamed over ``path``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png", dpi=150, metadata={"Software": None})
-    os.replace(tmp, path)
-    return path
+    """Write the PNG atomically (see :func:`reslab.checkpoint.atomic_path`)."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=150, metadata={"Software": None})
+    return Path(path)
 
 
 # --- drawing ---------------------------------------------------------------------------

@@ -24,7 +24,8 @@ from reslab.analysis.claims import (
     shortcut_study,
 )
 from reslab.analysis.plots import plot_fig6, plot_fig7
-from reslab.analysis.runs import Run, display_name, find_runs, model_depth, write_text_atomic
+from reslab.analysis.runs import Run, display_name, find_runs, model_depth
+from reslab.checkpoint import atomic_path
 from reslab.errors import ReslabError
 from reslab.models import get_entry
 
@@ -54,7 +55,8 @@ def write_report(root: str | Path, out: str | Path | None = None) -> Path:
     out = Path(out) if out is not None else root / "report.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     text = render_report(runs, root=root, figures=out.parent / "figures", base=out.parent)
-    write_text_atomic(out, text)
+    with atomic_path(out) as tmp:
+        tmp.write_text(text)
     return out
 
 

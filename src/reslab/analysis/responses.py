@@ -29,7 +29,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from reslab.analysis.runs import RESPONSES_FILE, write_text_atomic
+from reslab.analysis.runs import RESPONSES_FILE
+from reslab.checkpoint import atomic_path
 from reslab.errors import DataError, OptionError
 
 DEFINITION = (
@@ -155,7 +156,8 @@ def compute_and_save_responses(
         "layers": [name for name, _ in response_layers(model)],
         "std": stds.tolist(),
     }
-    write_text_atomic(run_dir / RESPONSES_FILE, json.dumps(record, indent=2) + "\n")
+    with atomic_path(run_dir / RESPONSES_FILE) as tmp:
+        tmp.write_text(json.dumps(record, indent=2) + "\n")
     return stds
 
 

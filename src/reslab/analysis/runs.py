@@ -190,16 +190,6 @@ def find_runs(root: str | Path) -> list[Run]:
     return [read_run(p) for p in sorted(found)]
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``path`` so that it holds the old or the new text, never a torn file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def model_depth(model: str) -> int:
     """The depth in a model's name: 'resnet110' -> 110 (0 when there is none)."""
     return int(model[len(model.rstrip("0123456789")) :] or 0)
