@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from reslab.analysis.claims import (
+    MAX_RHO,
+    TAIL,
     Claim,
     check_claims,
     fmt_values,
@@ -136,11 +138,11 @@ def _claims(claims: Sequence[Claim]) -> list[str]:
               for c in claims]  # fmt: skip
     lines += [
         "",
-        "Criteria: training errors are averaged over the records of the last 5 % of "
-        "iterations; seeds are averaged before models are compared. *Depth helps* needs "
-        "ResNet-110 below ResNet-20 and a Spearman correlation between depth and error of at "
-        "most -0.8 (one adjacent pair out of order among five depths is tolerated). Responses "
-        "compare the mean over layers of each 3x3 layer's std.",
+        f"Criteria: training errors are averaged over the records of the last {TAIL:.0%} of "
+        "iterations; seeds are averaged before models are compared. Depth helps when "
+        "ResNet-110 beats ResNet-20 and the Spearman correlation between depth and error is at "
+        f"most {MAX_RHO} (one adjacent pair out of order among five depths is tolerated). "
+        "Responses compare the mean over layers of each 3x3 layer's std.",
         "",
     ]
     return lines
