@@ -224,6 +224,45 @@ def export_cmd(
 # --- analysis: plot, report, reproduce --------------------------------------------------
 
 
+@app.command("plot")
+def plot_cmd(
+    runs: Annotated[
+        list[Path], typer.Argument(help="Run directories, or folders holding run directories.")
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="PNG to write (default RUN/curves.png for one run).")
+    ] = None,
+    x: Annotated[str, typer.Option("--x", help="x axis: iterations or epochs.")] = "iterations",
+) -> None:
+    """Plot training (dashed) and test (bold) error curves in the paper's style."""
+    from reslab.analysis.plots import plot_curves
+    from reslab.analysis.runs import find_runs
+
+    found = [run for path in runs for run in find_runs(path)]
+    if not found:
+        raise ReslabError(f"no run directories (with config.yaml) in {', '.join(map(str, runs))}")
+    if out is None:
+        if len(found) > 1:
+            raise ReslabError(f"{len(found)} runs given: choose the image with --out FILE.png")
+        out = found[0].path / "curves.png"
+    console.print(f"wrote {plot_curves(found, out, x=x)}")  # type: ignore[arg-type]
+
+
+@app.command("report")
+def report_cmd(
+    root: Annotated[Path, typer.Argument(help="A folder of run directories (any depth).")],
+    out: Annotated[
+        Path | None, typer.Option(help="Markdown file to write (default DIR/report.md).")
+    ] = None,
+) -> None:
+    """Write a Markdown report with figures: the paper's claims checked, tables, every run."""
+    from reslab.analysis.report import write_report
+
+    with err_console.status("reading runs and drawing figures"):
+        path = write_report(root, out)
+    console.print(f"wrote {path}")
+
+
 # --- bench -----------------------------------------------------------------------------
 
 
