@@ -159,9 +159,9 @@ def train_cmd(
         epochs=epochs, iterations=iterations, seed=seed, device=device, resume=resume,
     )  # fmt: skip
     if summary.get("status") == "interrupted":
-        err_console.print(f"interrupted at iteration {summary['iterations']}; continue with "
-                          f"--resume {resume or out}")  # fmt: skip
-    console.print(
+        typer.echo(f"interrupted at iteration {summary['iterations']}; continue with "
+                   f"--resume {resume or out}", err=True)  # fmt: skip
+    typer.echo(
         f"{summary['model']}: test top-1 error {summary['test_top1_err']:.2f} % "
         f"(top-5 {summary['test_top5_err']:.2f} %) after {summary['iterations']} iterations"
     )

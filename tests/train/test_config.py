@@ -40,8 +40,9 @@ def test_precedence(tmp_path: Path) -> None:
     assert c.model.options == {"shortcut": "B", "zero_init_residual": True}
 
 
-def test_int_is_accepted_for_float() -> None:
+def test_numbers_for_floats() -> None:
     assert resolve("cifar-paper", sets=["optim.lr=1"]).optim.lr == 1.0
+    assert resolve("cifar-paper", sets=["optim.lr=1e-3"]).optim.lr == 0.001  # a YAML 1.1 string
 
 
 @pytest.mark.parametrize(("item", "error", "message"), [

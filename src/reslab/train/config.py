@@ -9,6 +9,7 @@ known. The result is written into the run directory as ``config.yaml``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import types
 import typing
@@ -243,6 +244,9 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
         return dict(value)
     if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
+    if hint is float and isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+        with contextlib.suppress(ValueError):
+            return float(value)
     if hint is Any or (isinstance(value, hint) and not (hint is int and isinstance(value, bool))):
         return value
     raise OptionError(f"{key} must be of type {hint.__name__}; got {value!r}")

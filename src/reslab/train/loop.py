@@ -44,12 +44,12 @@ def train(
     run = None
     try:
         s = build_session(config, dist, length)
-        run = RunDir(out, tensorboard=s.config.run.tensorboard) if dist.main else None
         if resume:
             restore(s, out / "checkpoints" / "latest.pt")
-            if run is not None:
+            if dist.main:
                 truncate_metrics(out, s.state.iteration)
-        elif run is not None:
+        run = RunDir(out, tensorboard=s.config.run.tensorboard) if dist.main else None
+        if run is not None and not resume:
             run.write_config(s.config.to_dict(), environment(dist.device, dist.world_size))
         summary = _loop(s, run, out)
         if run is not None:
@@ -200,7 +200,7 @@ def _log_train(s: Session, run: RunDir | None, lr: float, progress: TrainProgres
     }  # fmt: skip
     if run is not None:
         run.log(record)
-    progress.update(st.iteration, record=True, **record)
+    progress.update(st.iteration, record, record=True)
     s.meter = IntervalMeter.zeros(s.device)
 
 
@@ -227,7 +227,7 @@ def _evaluate_and_track(s: Session, run: RunDir | None, progress: TrainProgress)
         if run is not None:
             run.log(record)
     s.last_eval = (st.iteration, results)
-    progress.update(st.iteration, **{f"{k}_top1_err": r["top1_err"] for k, r in results.items()})
+    progress.update(st.iteration, {f"{k}_top1_err": r["top1_err"] for k, r in results.items()})
     # Model selection and plateaus watch the validation split when there is one.
     watched = results["val" if "val" in results else "test"]["top1_err"]
     if watched < st.best_err:

@@ -58,9 +58,11 @@ class TrainProgress:
         if self._bar is not None:
             self._bar.stop()
 
-    def update(self, iteration: int, *, record: bool = False, **metrics: Any) -> None:
+    def update(
+        self, iteration: int, metrics: dict[str, Any] | None = None, *, record: bool = False
+    ) -> None:
         """Move to ``iteration``; ``record=True`` marks a new line of metrics."""
-        self.metrics.update({k: v for k, v in metrics.items() if v is not None})
+        self.metrics.update({k: v for k, v in (metrics or {}).items() if v is not None})
         if self._bar is not None:
             self._bar.update(self._task, completed=iteration, metrics=_fmt(self.metrics))
         elif self.enabled and record:
