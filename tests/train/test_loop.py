@@ -12,6 +12,7 @@ import pytest
 import torch
 import yaml
 
+from reslab.analysis.runs import EVAL_KEYS, SUMMARY_KEYS, TRAIN_KEYS, read_run
 from reslab.checkpoint import load_checkpoint, model_from_checkpoint
 
 from .conftest import TINY, reslab_cmd, run_reslab, subprocess_env
@@ -42,6 +43,8 @@ def test_a_run_directory_holds_everything(tiny_data: Path, tmp_path: Path) -> No
     records = _records(run)
     train = [r for r in records if r["kind"] == "train"]
     evals = [r for r in records if r["kind"] == "eval"]
+    assert all(r.keys() == TRAIN_KEYS for r in train)  # the contract analysis reads
+    assert all(r.keys() == EVAL_KEYS for r in evals)
     assert [r["iteration"] for r in train] == [5, 10, 12]
     assert [r["iteration"] for r in evals] == [6, 12] and {r["split"] for r in evals} == {"test"}
     assert {"lr", "train_loss", "train_top1_err", "images_per_s", "epoch"} <= train[0].keys()
@@ -50,8 +53,11 @@ def test_a_run_directory_holds_everything(tiny_data: Path, tmp_path: Path) -> No
     assert train[0]["epoch"] == pytest.approx(5 / 6)  # 96 images / batch 16 = 6 per epoch
 
     summary = json.loads((run / "summary.json").read_text())
+    assert summary.keys() >= SUMMARY_KEYS
     assert summary["status"] == "finished"
     assert summary["iterations"] == 12 and summary["epochs"] == 2.0
+    assert summary["final_train_top1_err"] == train[-1]["train_top1_err"]
+    assert read_run(run).test_err == summary["test_top1_err"]
     assert summary["train_images"] == 96
     assert summary["test_top1_err"] == evals[-1]["top1_err"]
     assert summary["best_val_top1_err"] is None

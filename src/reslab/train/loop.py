@@ -191,6 +191,7 @@ def _log_train(s: Session, run: RunDir | None, lr: float, progress: TrainProgres
             f"the training loss became {loss} at iteration {st.iteration}; the last good "
             f"checkpoint is kept in checkpoints/latest.pt (lower optim.lr, or warm up)"
         )
+    st.last_train_err = err
     if st.events.warmup_end is None and err < s.config.schedule.warmup_until_err:
         st.events = ScheduleEvents(st.iteration, st.events.drops)  # the paper's 110-layer rule
     record = {
@@ -305,6 +306,7 @@ def _summary(s: Session, status: str) -> dict[str, Any]:
         "test_top1_err": final["test"]["top1_err"],
         "test_top5_err": final["test"]["top5_err"],
         "test_loss": final["test"]["loss"],
+        "final_train_top1_err": st.last_train_err,
         "best_val_top1_err": st.best_err if has_val else None,
         "best_val_iteration": st.best_iteration if has_val else None,
         "test_top1_err_at_best_val": st.test_err_at_best if has_val else None,

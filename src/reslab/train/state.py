@@ -46,6 +46,7 @@ class TrainState:
     best_err: float = float("inf")
     best_iteration: int = -1
     test_err_at_best: float | None = None
+    last_train_err: float | None = None  # of the latest train record
     wall_s: float = 0.0  # training time over all sessions of this run
 
     def to_dict(self) -> dict[str, Any]:
