@@ -26,6 +26,17 @@ def cifar10_jpeg() -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def real_source(cifar10_jpeg: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The real CIFAR-10 JPEG copy, opened and decoded once per session into a cold data
+    root of its own (``real_source.root``), which later opens of the archive share."""
+    from reslab.data import open_source
+
+    source = open_source(cifar10_jpeg, root=tmp_path_factory.mktemp("real-root"))
+    source.load("train")
+    return source
+
+
 @pytest.fixture
 def cli(capsys: pytest.CaptureFixture[str]):
     """Run ``reslab ARGS...`` in-process; returns (exit status, stdout, stderr)."""

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from reslab.data import open_source
 from reslab.data.cifar import LAYOUTS
 
 # --- the official CIFAR "python version" --------------------------------------------------
@@ -131,15 +130,3 @@ def small_folder(tmp_path: Path) -> Path:
 @pytest.fixture
 def data_root(tmp_path: Path) -> Path:
     return tmp_path / "data-root"
-
-
-# --- the real data, decoded once per session ----------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def real_source(cifar10_jpeg: Path, tmp_path_factory: pytest.TempPathFactory):
-    """The real CIFAR-10 JPEG copy, opened (and decoded) with a cold cache of its own."""
-    root = tmp_path_factory.mktemp("real-root")
-    source = open_source(cifar10_jpeg, root=root)
-    source.load("train")
-    return source
