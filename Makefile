@@ -4,6 +4,9 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# The main job: ResNet-20 on CIFAR-10 with the quick CPU recipe (about 15 minutes on 2 cores).
+DATA   ?= ../shared/data/cifar10-jpeg.tar.gz
+RUN    ?= runs/resnet20-cifar-quick-$(shell date +%Y%m%d-%H%M%S)
 
 $(BIN)/reslab: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +18,7 @@ $(BIN)/reslab: pyproject.toml
 setup: $(BIN)/reslab
 
 train: $(BIN)/reslab
-	$(BIN)/reslab models
+	$(BIN)/reslab train --model resnet20 --recipe cifar-quick --data $(DATA) --out $(RUN)
 
 lint: $(BIN)/reslab
 	$(BIN)/ruff check .
