@@ -263,6 +263,47 @@ def report_cmd(
     console.print(f"wrote {path}")
 
 
+# --- reproduce -------------------------------------------------------------------------
+
+
+@app.command("reproduce")
+def reproduce_cmd(
+    experiment: Annotated[
+        str,
+        typer.Argument(
+            help="cifar10-table6, cifar10-fig6, cifar10-fig7, shortcuts, imagenet-table1."
+        ),
+    ],
+    budget: Annotated[str, typer.Option(help="paper, short or smoke.")] = "short",
+    seeds: Annotated[int, typer.Option(help="Seeds per model (0..N-1).")] = 1,
+    data: Annotated[str, typer.Option(help="CIFAR-10 path or name.")] = "cifar10",
+    out: Annotated[Path, typer.Option(help="Folder of runs and the report.")] = Path(
+        "runs/reproduce"
+    ),
+    with_1202: Annotated[
+        bool, typer.Option("--with-1202", help="Also train ResNet-1202 (table6, fig6).")
+    ] = False,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List the runs and their state; train nothing.")
+    ] = False,
+) -> None:
+    """Train an experiment of the paper (finished runs skipped, interrupted ones resumed)
+    and write the report on every run under --out."""
+    from reslab.reproduce import run_experiment, run_status
+
+    sets = (f"run.device={device}",) if device else ()
+    result = run_experiment(
+        experiment, budget=budget, seeds=seeds, data=data, out=out, with_1202=with_1202,
+        sets=sets, dry_run=dry_run, echo=lambda line: console.print(line, highlight=False),
+    )  # fmt: skip
+    if isinstance(result, Path):
+        console.print(f"wrote {result}")
+        return
+    for run in result:
+        console.print(f"{run_status(run.run_dir):9} {run.command}", highlight=False, soft_wrap=True)
+
+
 # --- bench -----------------------------------------------------------------------------
 
 

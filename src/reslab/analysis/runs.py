@@ -132,10 +132,16 @@ class Run:
     def data(self) -> str:
         """How the trainer described its data, else the configured source."""
         described = (self.summary or {}).get("data")
-        if described:
-            return (
-                described if isinstance(described, str) else json.dumps(described, sort_keys=True)
+        if isinstance(described, dict):  # the loaders' description (docs/design.md)
+            counts = ", ".join(
+                f"{described[f'{split}_images']} {split}"
+                for split in ("train", "val", "test")
+                if described.get(f"{split}_images")
             )
+            name = described.get("name") or described.get("source") or "-"
+            return f"{name}: {counts} images" if counts else str(name)
+        if described:
+            return str(described)
         return str((self.config.get("data") or {}).get("source", "-"))
 
     @property

@@ -1,0 +1,121 @@
+"""``reslab reproduce``: train an experiment's runs (skipping finished ones, resuming
+interrupted ones), compute the Fig. 7 layer responses, and write the report."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from reslab.analysis.runs import REPRODUCE_FILE, RESPONSES_FILE
+from reslab.checkpoint import atomic_path
+from reslab.errors import ReslabError
+from reslab.reproduce.experiments import Experiment, PlannedRun
+
+Status = str  # "finished" | "unfinished" | "new" | "diverged"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    run: PlannedRun
+    before: Status  # what the run directory held when reproduce started
+    after: Status
+
+
+def run_status(run_dir: Path) -> Status:
+    """``finished``, ``diverged`` (left alone: rerunning would diverge again), ``unfinished``
+    (a started or interrupted run) or ``new``."""
+    summary = run_dir / "summary.json"
+    if summary.is_file():
+        status = json.loads(summary.read_text()).get("status")
+        if status in ("finished", "diverged"):
+            return status
+    if (run_dir / "config.yaml").is_file():
+        return "unfinished"
+    return "new"
+
+
+def reproduce(
+    experiment: Experiment,
+    runs: list[PlannedRun],
+    *,
+    out: Path,
+    echo: Callable[[str], None] = print,
+) -> list[Outcome]:
+    """Bring every run to ``finished`` (in order), then add responses and the report."""
+    from reslab.train.launch import launch
+
+    outcomes = []
+    for i, run in enumerate(runs, 1):
+        before = run_status(run.run_dir)
+        echo(f"[{i}/{len(runs)}] {run.run_dir}: {_VERB[before]}")
+        if before == "new":
+            run.run_dir.mkdir(parents=True, exist_ok=True)
+            _write_json(run.run_dir / REPRODUCE_FILE, {
+                "experiment": experiment.name, "budget": run.budget.name,
+                "command": run.command,
+            })  # fmt: skip
+            launch(**_launch_args(run))
+        elif before == "unfinished":
+            _ensure_reproduce_file(run, experiment)
+            launch(model=None, recipe="", data=None, out=None, resume=run.run_dir)
+        after = run_status(run.run_dir)
+        if after == "unfinished":  # interrupted (SIGINT/SIGTERM): stop, a rerun continues here
+            raise ReslabError(f"{run.run_dir}: interrupted; run the same command to continue")
+        outcomes.append(Outcome(run, before, after))
+        if after == "finished" and run.spec.model in experiment.responses:
+            _responses(run.run_dir, echo)
+    return outcomes
+
+
+_VERB = {"finished": "finished, skipped", "diverged": "diverged earlier, skipped",
+         "unfinished": "resuming", "new": "training"}  # fmt: skip
+
+
+def _launch_args(run: PlannedRun) -> dict:
+    return dict(
+        model=run.spec.model, recipe="cifar-paper", data=run.data, out=run.run_dir,
+        sets=[s for s in run.sets], iterations=run.budget.iterations, seed=run.seed,
+    )  # fmt: skip
+
+
+def _ensure_reproduce_file(run: PlannedRun, experiment: Experiment) -> None:
+    # A run started by hand with the same command becomes part of the experiment.
+    if not (run.run_dir / REPRODUCE_FILE).is_file():
+        _write_json(run.run_dir / REPRODUCE_FILE, {
+            "experiment": experiment.name, "budget": run.budget.name, "command": run.command,
+        })  # fmt: skip
+
+
+def _responses(run_dir: Path, echo: Callable[[str], None]) -> None:
+    """Fig. 7's layer responses of the final weights on the run's own test set."""
+    if (run_dir / RESPONSES_FILE).is_file():
+        return
+    from reslab.analysis.responses import compute_and_save_responses
+
+    echo(f"    layer responses of {run_dir.name}")
+    compute_and_save_responses(run_dir, test_batches(run_dir))
+
+
+def test_batches(run_dir: Path):
+    """The test set of a run, normalised as in training (the config rebuilds the loaders)."""
+    from reslab.data import make_loaders, open_source
+    from reslab.train.config import from_dict
+    from reslab.train.rundir import read_config
+
+    config = from_dict(read_config(run_dir))
+    d = config.data
+    source = open_source(d.source, root=Path(d.root) if d.root else None, skip_bad=d.skip_bad)
+    loaders = make_loaders(
+        source, batch_size=config.optim.batch_size, seed=config.run.seed,
+        normalization_kind=d.normalization, val_split=d.val_split, augment=False,
+        train_subset_per_class=d.train_subset_per_class,
+        test_subset_per_class=d.test_subset_per_class, eval_batch_size=d.eval_batch_size,
+    )  # fmt: skip
+    return loaders.test.batches(0)
+
+
+def _write_json(path: Path, obj: dict) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2) + "\n")
