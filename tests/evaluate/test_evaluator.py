@@ -15,7 +15,8 @@ from reslab.errors import CheckpointError, DataError, OptionError, UnknownNameEr
 from reslab.evaluate.evaluator import evaluate_checkpoint
 from reslab.evaluate.protocols import make_protocol
 
-from .conftest import LARGE_CLASSES, LARGE_SIZE, REAL_TEST_PER_CLASS, write_large_folder
+from ..conftest import REAL_TEST_PER_CLASS
+from .conftest import LARGE_CLASSES, LARGE_SIZE, write_large_folder
 
 
 def test_eval_reproduces_the_trainer_on_real_cifar10(real_run: Path, real_source) -> None:
