@@ -228,15 +228,22 @@ def eval_cmd(
     as_json: JsonFlag = False,
 ) -> None:
     """Top-1/top-5 error and loss of a checkpoint under the paper's test protocols."""
+    import warnings
+
+    from reslab.data import DataWarning
     from reslab.evaluate.display import eval_table, per_class_table
     from reslab.evaluate.evaluator import evaluate_checkpoint
 
-    with err_console.status(f"evaluating {checkpoint} ({protocol})"):
-        record = evaluate_checkpoint(
-            checkpoint, data, protocol=protocol, flip=flip, batch_size=batch_size, out=out,
-            device=device, workers=workers, root=root, skip_bad=skip_bad, split=split,
-            subset_per_class=subset_per_class,
-        )  # fmt: skip
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataWarning)
+        with err_console.status(f"evaluating {checkpoint} ({protocol})"):
+            record = evaluate_checkpoint(
+                checkpoint, data, protocol=protocol, flip=flip, batch_size=batch_size, out=out,
+                device=device, workers=workers, root=root, skip_bad=skip_bad, split=split,
+                subset_per_class=subset_per_class,
+            )  # fmt: skip
+    for w in caught:
+        typer.echo(f"reslab: warning: {w.message}", err=True)
     if as_json:
         _print_json(record)
         return

@@ -43,3 +43,20 @@ def large_folder(tmp_path: Path) -> Path:
 def large_checkpoint(make_checkpoint) -> Path:
     """A ResNet-20 (CIFAR stem: cheap) checkpoint for 72x72 inputs: ImageNet-style testing."""
     return make_checkpoint("resnet20", input_size=LARGE_SIZE, num_classes=len(LARGE_CLASSES))
+
+
+def write_odd_images(folder: Path) -> dict[str, Path]:
+    """A grayscale PNG, an RGBA PNG, an odd-sized JPEG and a corrupt 'JPEG'."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(2)
+    files = {
+        "gray": folder / "gray.png",
+        "rgba": folder / "rgba.png",
+        "odd": folder / "odd.jpg",
+        "corrupt": folder / "corrupt.jpg",
+    }
+    Image.fromarray(rng.integers(0, 256, (40, 40), dtype=np.uint8), "L").save(files["gray"])
+    Image.fromarray(rng.integers(0, 256, (32, 32, 4), dtype=np.uint8), "RGBA").save(files["rgba"])
+    Image.fromarray(rng.integers(0, 256, (77, 131, 3), dtype=np.uint8)).save(files["odd"])
+    files["corrupt"].write_bytes(b"\xff\xd8\xff\xe0 truncated nonsense")
+    return files

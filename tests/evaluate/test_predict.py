@@ -4,32 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from reslab.checkpoint import load_checkpoint, model_from_checkpoint
 from reslab.data import Normalization, read_image
 from reslab.errors import OptionError
 from reslab.evaluate.predict import expand_inputs, predict
 
-
-def write_odd_images(folder: Path) -> dict[str, Path]:
-    """A grayscale PNG, an RGBA PNG, an odd-sized JPEG and a corrupt 'JPEG'."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(2)
-    files = {
-        "gray": folder / "gray.png",
-        "rgba": folder / "rgba.png",
-        "odd": folder / "odd.jpg",
-        "corrupt": folder / "corrupt.jpg",
-    }
-    Image.fromarray(rng.integers(0, 256, (40, 40), dtype=np.uint8), "L").save(files["gray"])
-    Image.fromarray(rng.integers(0, 256, (32, 32, 4), dtype=np.uint8), "RGBA").save(files["rgba"])
-    Image.fromarray(rng.integers(0, 256, (77, 131, 3), dtype=np.uint8)).save(files["odd"])
-    files["corrupt"].write_bytes(b"\xff\xd8\xff\xe0 truncated nonsense")
-    return files
+from .conftest import write_odd_images
 
 
 def test_real_jpegs_get_the_model_s_own_probabilities(real_run: Path, real_jpegs) -> None:
