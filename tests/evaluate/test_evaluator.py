@@ -85,7 +85,8 @@ def test_imagenet_protocols_average_softmax_over_views_of_odd_sized_images(
     large_checkpoint: Path, large_folder: Path, tmp_path: Path, protocol: str, flip: bool
 ) -> None:
     record = evaluate_checkpoint(large_checkpoint, large_folder, protocol=protocol, flip=flip,
-                                 batch_size=3, workers=0, root=tmp_path / "root")  # fmt: skip
+                                 batch_size=3, workers=0, root=tmp_path / "root",
+                                 device="cpu")  # fmt: skip
     assert record["images"] == 4
     assert record["loss"] == pytest.approx(expected_loss(large_checkpoint, large_folder,
                                                          protocol, flip), rel=1e-4)  # fmt: skip
