@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,45 @@ def real_source(cifar10_jpeg: Path, tmp_path_factory: pytest.TempPathFactory):
     source = open_source(cifar10_jpeg, root=tmp_path_factory.mktemp("real-root"))
     source.load("train")
     return source
+
+
+REAL_TEST_PER_CLASS = 10  # real_run's test subset (100 images)
+
+
+@pytest.fixture(scope="session")
+def real_run(real_source, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished run directory: ResNet-20, 20 iterations on 200 real training images."""
+    from reslab.train.launch import launch
+
+    run = tmp_path_factory.mktemp("real-run") / "run"
+    summary = launch(
+        model="resnet20", recipe="cifar-quick", data=str(real_source.path), out=run,
+        iterations=20,
+        sets=[f"data.root={real_source.root}", "data.train_subset_per_class=20",
+              f"data.test_subset_per_class={REAL_TEST_PER_CLASS}", "optim.batch_size=32",
+              "run.eval_every=20", "run.log_every=10", "run.checkpoint_every=20",
+              "data.eval_batch_size=50", "model.channels_last=false",
+              "data.normalization=per_pixel_mean"]  # the paper's mean image
+    )  # fmt: skip
+    assert summary["status"] == "finished"
+    return run
+
+
+@pytest.fixture(scope="session")
+def real_jpegs(cifar10_jpeg: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Six real CIFAR-10 JPEG files, the first in the archive."""
+    out = tmp_path_factory.mktemp("real-jpegs")
+    files = []
+    with tarfile.open(cifar10_jpeg) as tar:
+        for member in tar:
+            if member.isfile() and member.name.lower().endswith((".jpg", ".jpeg")):
+                path = out / f"{len(files)}-{Path(member.name).name}"
+                path.write_bytes(tar.extractfile(member).read())
+                files.append(path)
+                if len(files) == 6:
+                    break
+    assert len(files) == 6, f"{cifar10_jpeg} holds fewer than 6 JPEG files"
+    return files
 
 
 @pytest.fixture
