@@ -52,6 +52,8 @@ def test_eval_mistakes_are_one_line_errors(cli, real_run: Path, real_source, tmp
     not_ckpt.write_bytes(b"\x89PNG\r\n\x1a\n")
     code, _, err = cli("eval", str(not_ckpt), *data)
     assert code == 2 and "image.pt: not a readable checkpoint" in err
+    code, _, err = cli("eval", str(real_run), *data, "--out", str(not_ckpt))
+    assert code == 2 and "image.pt: a file is in the way" in err
     assert "Traceback" not in err
 
 

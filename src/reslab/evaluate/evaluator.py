@@ -289,6 +289,8 @@ def evaluate_checkpoint(
     ``eval.json`` and ``confusion.png`` to ``out`` (default :func:`default_out_dir`) and
     return the ``eval.json`` record (with ``"out"``, the directory, added)."""
     start = time.perf_counter()
+    if out is not None and Path(out).exists() and not Path(out).is_dir():
+        raise OptionError(f"--out {out}: a file is in the way; --out names a directory")
     dev = resolve_device(device)
     loaded = load_for_eval(checkpoint, dev)
     proto = make_protocol(protocol, loaded.ckpt["input_size"], flip=flip)
