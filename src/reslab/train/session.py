@@ -64,6 +64,7 @@ def precision_dtype(precision: str, device: torch.device) -> torch.dtype | None:
 def build_model(config: TrainConfig, num_classes: int, in_chans: int, dist: Dist) -> nn.Module:
     options = model_options(config, num_classes, in_chans)
     model = create_model(config.model.name, **options).to(dist.device)
+    model.checkpoint_activations = config.model.checkpoint_activations
     if config.model.channels_last:
         model = model.to(memory_format=torch.channels_last)
     if config.model.sync_bn and dist.enabled:
