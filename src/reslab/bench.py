@@ -22,6 +22,7 @@ from __future__ import annotations
 import gc
 import itertools
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
@@ -404,6 +405,7 @@ def step_memory(name: str, device: torch.device, batch: int, checkpoint: bool) -
         return torch.cuda.max_memory_allocated(device) - before
     from torch.profiler import ProfilerActivity, profile
 
+    os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # no "gpuGetDeviceCount failed" line
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         _steps(step, device)
     total = peak = 0
