@@ -382,8 +382,9 @@ def peak_memory(name: str, opts: BenchOptions, device: torch.device) -> dict:
 
 
 def step_memory(name: str, device: torch.device, batch: int, checkpoint: bool) -> int:
-    """Bytes that three training steps of ``name`` add at their peak, over what the model,
-    data and optimizer hold before them (synthetic images of the model's input size).
+    """Bytes that two training steps of ``name`` add at their peak (activations, gradients,
+    temporaries) over what the model, data and optimizer state hold after a first, untimed
+    step (which also lets cuDNN pick its algorithms); synthetic images of the model's size.
 
     CUDA: ``torch.cuda.max_memory_allocated``. CPU: PyTorch keeps no CPU allocator
     statistics, ``tracemalloc`` does not see its allocations and ``ru_maxrss`` is a
@@ -397,6 +398,8 @@ def step_memory(name: str, device: torch.device, batch: int, checkpoint: bool) -
     images = synthetic_images(entry.input_size, batch, _num_classes(entry.family))
     s = bench_session(name, images, batch, device, checkpoint_activations=checkpoint)
     step = _reslab_train(s)
+    step()  # allocates the momenta; the trainer's zero_grad frees the gradients each step
+    _sync(device)
     _free(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -416,7 +419,7 @@ def step_memory(name: str, device: torch.device, batch: int, checkpoint: bool) -
 
 
 def _steps(step: Step, device: torch.device) -> None:
-    for _ in range(3):  # the first step allocates the gradients, the second the momenta
+    for _ in range(2):
         step()
     _sync(device)
 
