@@ -45,3 +45,20 @@ def test_checkpointing_is_skipped_without_gradients() -> None:
     model.checkpoint_activations = False
     with torch.no_grad():
         assert torch.equal(out, model(x))
+
+
+def test_checkpointing_under_torch_compile_updates_bn_statistics_once() -> None:
+    plain = create_model("resnet20")
+    checkpointed = copy.deepcopy(plain)
+    checkpointed.checkpoint_activations = True
+    compiled = torch.compile(checkpointed, backend="aot_eager")  # Dynamo + AOTAutograd
+    x, y = torch.randn(4, 3, 32, 32), torch.randint(0, 10, (4,))
+    logits, grads, buffers = _step(plain, x, y)
+    logits_c, _, _ = _step(compiled, x, y)
+    grads_c = {n: p.grad for n, p in checkpointed.named_parameters()}
+    buffers_c = dict(checkpointed.named_buffers())
+    torch.testing.assert_close(logits_c, logits, atol=1e-5, rtol=1e-5)
+    for n in grads:
+        torch.testing.assert_close(grads_c[n], grads[n], atol=1e-4, rtol=1e-4)
+    for n in buffers:  # moved once, as without checkpointing
+        torch.testing.assert_close(buffers_c[n], buffers[n])

@@ -127,8 +127,7 @@ class ResNet(nn.Module):
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         if self.checkpoint_activations and torch.is_grad_enabled():
             for unit in (u for stage in self.stages for u in stage):
-                x = checkpoint(unit, x, use_reentrant=False,
-                               context_fn=lambda u=unit: _keep_bn_stats(u))  # fmt: skip
+                x = _checkpointed(unit, x)
         else:
             for stage in self.stages:
                 x = stage(x)
@@ -139,6 +138,14 @@ class ResNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         x = self.avgpool(self.forward_features(x))
         return self.fc(torch.flatten(x, 1))
+
+
+def _checkpointed(unit: nn.Module, x: Tensor) -> Tensor:
+    if torch.compiler.is_compiling():
+        # Compiled graphs recompute without replaying the BN buffer updates (they are
+        # functionalised into the forward), and Dynamo takes no context_fn.
+        return checkpoint(unit, x, use_reentrant=False)
+    return checkpoint(unit, x, use_reentrant=False, context_fn=lambda: _keep_bn_stats(unit))
 
 
 def _keep_bn_stats(unit: nn.Module):
