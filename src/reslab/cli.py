@@ -448,6 +448,64 @@ def reproduce_cmd(
 # --- bench -----------------------------------------------------------------------------
 
 
+@app.command("bench")
+def bench_cmd(
+    model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model",
+            help="Model to measure (repeatable; default resnet20, "
+            "resnet56, resnet110 at 32x32 and resnet50 at 224x224).",
+        ),
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    batch: Annotated[int, typer.Option(help="Images per training step.")] = 128,
+    steps: Annotated[int, typer.Option(help="Timed steps per measurement.")] = 20,
+    warmup: Annotated[int, typer.Option(help="Untimed steps before each measurement.")] = 5,
+    data: Annotated[
+        str | None,
+        typer.Option(help="Real small images for the 32x32 models (else synthetic uint8)."),
+    ] = None,
+    root: Annotated[Path | None, typer.Option(help="Data root (cache) for --data.")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Workers of the torchvision DataLoader (default min(8, CPUs))."),
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="torch intra-op threads (default: torch's choice).")
+    ] = None,
+    memory: Annotated[
+        bool,
+        typer.Option(
+            "--memory", help="Also peak memory, with and without activation checkpointing."
+        ),
+    ] = False,
+    memory_batch: Annotated[
+        int | None, typer.Option(help="Batch of the memory measurement (default --batch).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder to write bench.json and bench.md into.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Training and inference images/s: reslab against the torchvision pipeline."""
+    from reslab.bench import DEFAULT_MODELS, BenchOptions, bench_table, run_bench, write_outputs
+
+    opts = BenchOptions(
+        models=tuple(model or DEFAULT_MODELS), device=device, batch=batch, steps=steps,
+        warmup=warmup, data=data, root=str(root) if root else None, workers=workers,
+        threads=threads, memory=memory, memory_batch=memory_batch,
+    )  # fmt: skip
+    with err_console.status("benchmarking") as status:
+        result = run_bench(opts, note=lambda text: status.update(text))
+    if as_json:
+        _print_json(result)
+    else:
+        console.print(bench_table(result))
+    for path in write_outputs(result, out) if out is not None else ():
+        err_console.print(f"wrote {path}")
+
+
 # --- entry point -----------------------------------------------------------------------
 
 

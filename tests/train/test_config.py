@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from reslab.errors import OptionError, ReslabError, UnknownNameError
@@ -40,6 +41,17 @@ def test_precedence(tmp_path: Path) -> None:
     assert c.model.options == {"shortcut": "B", "zero_init_residual": True}
 
 
+def test_activation_checkpointing_is_off_by_default_and_reaches_the_model() -> None:
+    from reslab.train.distributed import Dist
+    from reslab.train.session import build_model
+
+    assert resolve("cifar-paper").model.checkpoint_activations is False  # the paper's value
+    c = resolve("cifar-paper", sets=["model.checkpoint_activations=true"])
+    assert c.model.checkpoint_activations is True
+    model = build_model(c, 10, 3, Dist(0, 1, 0, torch.device("cpu")))
+    assert model.checkpoint_activations
+
+
 def test_numbers_for_floats() -> None:
     assert resolve("cifar-paper", sets=["optim.lr=1"]).optim.lr == 1.0
     assert resolve("cifar-paper", sets=["optim.lr=1e-3"]).optim.lr == 0.001  # a YAML 1.1 string
@@ -57,6 +69,10 @@ def test_numbers_for_floats() -> None:
     ("optim.batch_size=0", OptionError, "optim.batch_size must be positive; got 0"),
     ("lr", OptionError, "--set expects key=value"),
     ("model.name=resnet65", UnknownNameError, "unknown model 'resnet65'; did you mean resnet56"),
+    ("model.checkpoint_activations=2", OptionError,
+     "model.checkpoint_activations must be of type bool; got 2"),
+    ("model.checkpoint_activation=true", UnknownNameError,
+     "did you mean model.checkpoint_activations"),
 ])  # fmt: skip
 def test_bad_overrides_name_the_key(item: str, error: type, message: str) -> None:
     with pytest.raises(error) as info:

@@ -7,11 +7,13 @@ named variants live in :mod:`reslab.models.zoo`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import Literal
 
 import torch
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from reslab.errors import OptionError, check_choice
 from reslab.models.blocks import SHORTCUTS, UNITS, Shortcut, Unit, conv3x3
@@ -38,7 +40,13 @@ class ResNet(nn.Module):
         in_chans: input channels (1 for grayscale).
         zero_init_residual: zero the last BN (post-activation) or conv (pre-activation) of
             every residual branch; the paper's value is False.
+
+    ``checkpoint_activations`` (an attribute, not an option: it changes memory and time,
+    never the function) keeps only each unit's input for the backward pass and recomputes
+    the rest there, unit by unit (the paper's value is False).
     """
+
+    checkpoint_activations: bool = False
 
     def __init__(
         self,
@@ -117,8 +125,12 @@ class ResNet(nn.Module):
     def forward_features(self, x: Tensor) -> Tensor:
         """(N, in_chans, H, W) -> (N, num_features, H/s, W/s), s = 32 (ImageNet) or 4 (CIFAR)."""
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        for stage in self.stages:
-            x = stage(x)
+        if self.checkpoint_activations and torch.is_grad_enabled():
+            for unit in (u for stage in self.stages for u in stage):
+                x = _checkpointed(unit, x)
+        else:
+            for stage in self.stages:
+                x = stage(x)
         if self.final_bn is not None:
             x = torch.relu(self.final_bn(x))
         return x
@@ -126,6 +138,32 @@ class ResNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         x = self.avgpool(self.forward_features(x))
         return self.fc(torch.flatten(x, 1))
+
+
+def _checkpointed(unit: nn.Module, x: Tensor) -> Tensor:
+    if torch.compiler.is_compiling():
+        # Compiled graphs recompute without replaying the BN buffer updates (they are
+        # functionalised into the forward), and Dynamo takes no context_fn.
+        return checkpoint(unit, x, use_reentrant=False)
+    return checkpoint(unit, x, use_reentrant=False, context_fn=lambda: _keep_bn_stats(unit))
+
+
+def _keep_bn_stats(unit: nn.Module):
+    """Checkpoint contexts: the forward as is; the backward's recomputation leaves the BN
+    running statistics (and batch counts) as the forward left them, so that they are
+    updated once per step, as without checkpointing."""
+    return contextlib.nullcontext(), _restoring_buffers(unit)
+
+
+@contextlib.contextmanager
+def _restoring_buffers(module: nn.Module) -> Iterator[None]:
+    saved = [(b, b.clone()) for b in module.buffers()]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for buffer, value in saved:
+                buffer.copy_(value)
 
 
 def _validate(

@@ -29,6 +29,10 @@ class ModelConfig:
     channels_last: bool = True
     compile: bool = False  # torch.compile the training step's model
     sync_bn: bool = False  # batch statistics over all ranks under DDP
+    # Recompute each unit's activations in the backward pass instead of keeping them: less
+    # memory (ResNet-1202 at batch 128 on one GPU), ~1/3 more compute, the same numbers.
+    # The paper's value is False.
+    checkpoint_activations: bool = False
 
 
 @dataclass(frozen=True)

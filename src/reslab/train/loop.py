@@ -68,12 +68,15 @@ def train(
 
 
 def build_session(config: TrainConfig, dist: distributed.Dist, length: Length | None) -> Session:
+    return session_from_loaders(config, dist, build_loaders(config, dist), length)
+
+
+def build_loaders(config: TrainConfig, dist: distributed.Dist):
     from reslab.data import make_loaders, open_source
 
-    torch.manual_seed(config.run.seed)  # the same initial weights on every rank
     d = config.data
     source = open_source(d.source, root=Path(d.root) if d.root else None, skip_bad=d.skip_bad)
-    loaders = make_loaders(
+    return make_loaders(
         source, batch_size=config.optim.batch_size, device=dist.device, seed=config.run.seed,
         normalization_kind=d.normalization, val_split=d.val_split, augment=d.augment,
         train_subset_per_class=d.train_subset_per_class,
@@ -81,6 +84,17 @@ def build_session(config: TrainConfig, dist: distributed.Dist, length: Length | 
         world_size=dist.world_size, channels_last=config.model.channels_last,
         eval_batch_size=d.eval_batch_size, workers=d.workers,
     )  # fmt: skip
+
+
+def session_from_loaders(
+    config: TrainConfig, dist: distributed.Dist, loaders: Any, length: Length | None = None
+) -> Session:
+    """The model, optimizer and state that train on ``loaders`` (a ``reslab.data.Loaders``);
+    ``reslab bench`` builds its sessions here too, so that it times the trainer's own step."""
+    torch.manual_seed(config.run.seed)  # the same initial weights on every rank
+    if dist.device.type == "cuda":
+        # Input shapes are fixed: let cuDNN time its algorithms once and keep the fastest.
+        torch.backends.cudnn.benchmark = True
     config = finalize(config, len(loaders.train), length)
     model = build_model(config, len(loaders.classes), loaders.in_chans, dist)
     ema = build_ema(model, config.optim.ema_decay)
@@ -112,7 +126,7 @@ def _loop(s: Session, run: RunDir | None, out: Path) -> dict[str, Any]:
             s.model.train()
             for x, y in s.loaders.train.batches(epoch, start):
                 lr = lr_at(st.iteration, cfg.schedule, cfg.optim.lr, st.events)
-                loss, misses = _train_step(s, x, y, lr)
+                loss, misses = train_step(s, x, y, lr)
                 s.meter.add(loss, misses, len(y) * s.dist.world_size)
                 st.iteration += 1
                 it = st.iteration
@@ -161,7 +175,8 @@ class _Clock:
         self.lap_start = time.monotonic()
 
 
-def _train_step(s: Session, x: torch.Tensor, y: torch.Tensor, lr: float):
+def train_step(s: Session, x: torch.Tensor, y: torch.Tensor, lr: float):
+    """One SGD step; returns the loss and the misses as device tensors (no host sync)."""
     for group in s.optimizer.param_groups:
         group["lr"] = lr
     with s.autocast():

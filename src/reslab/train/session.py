@@ -64,6 +64,7 @@ def precision_dtype(precision: str, device: torch.device) -> torch.dtype | None:
 def build_model(config: TrainConfig, num_classes: int, in_chans: int, dist: Dist) -> nn.Module:
     options = model_options(config, num_classes, in_chans)
     model = create_model(config.model.name, **options).to(dist.device)
+    model.checkpoint_activations = config.model.checkpoint_activations
     if config.model.channels_last:
         model = model.to(memory_format=torch.channels_last)
     if config.model.sync_bn and dist.enabled:
@@ -100,16 +101,55 @@ def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimi
             {"params": [p for p in params if p.ndim > 1]},
             {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0},
         ]
+    # On CUDA one fused kernel updates every tensor (PyTorch's default there is the
+    # multi-tensor "foreach" path, a few kernels per step); on the CPU, PyTorch's default
+    # per-tensor loop, whose numbers the CPU tests pin down.
+    fused = True if params and params[0].device.type == "cuda" else None
     return torch.optim.SGD(
-        groups, lr=o.lr, momentum=o.momentum, nesterov=o.nesterov, weight_decay=o.weight_decay
-    )
+        groups, lr=o.lr, momentum=o.momentum, nesterov=o.nesterov, weight_decay=o.weight_decay,
+        fused=fused,
+    )  # fmt: skip
 
 
 def build_ema(model: nn.Module, decay: float | None) -> AveragedModel | None:
     if decay is None:
         return None
-    # use_buffers: the BN statistics are averaged too, so the EMA model is evaluable as is.
-    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+    return EMA(model, decay)
+
+
+class EMA(AveragedModel):
+    """An exponential moving average of the weights and (``use_buffers``) BN statistics, so
+    that the EMA model is evaluable as is; the same numbers and state dict as
+    ``AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)``.
+
+    PyTorch's ``update_parameters`` copies its step counter (a CPU tensor) to the GPU at
+    every step, a blocking copy that makes the host wait for the GPU; here the counter is
+    only read on the CPU, and the update is the same ``_foreach_lerp_`` per dtype.
+    """
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        super().__init__(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+        self.decay = decay
+
+    @torch.no_grad()
+    def update_parameters(self, model: nn.Module) -> None:
+        ema = [*self.module.parameters(), *self.module.buffers()]
+        new = [t.detach() for t in (*model.parameters(), *model.buffers())]
+        if int(self.n_averaged) == 0:  # on the CPU: no wait for the GPU
+            for e, n in zip(ema, new, strict=True):
+                e.copy_(n)
+        else:
+            groups: dict[torch.dtype, tuple[list, list]] = {}
+            for e, n in zip(ema, new, strict=True):
+                if e.is_floating_point():
+                    groups.setdefault(e.dtype, ([], []))
+                    groups[e.dtype][0].append(e)
+                    groups[e.dtype][1].append(n)
+                else:  # integer buffers (BN batch counts), as get_ema_multi_avg_fn does
+                    e.copy_(e * self.decay + n * (1 - self.decay))
+            for es, ns in groups.values():
+                torch._foreach_lerp_(es, ns, 1 - self.decay)
+        self.n_averaged += 1
 
 
 # --- checkpoints -----------------------------------------------------------------------

@@ -1,0 +1,110 @@
+"""``reslab bench`` on the CPU with tiny settings: every field present, positive and
+consistent with the measured rates. Numbers are never asserted against a speed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from reslab.bench import BenchOptions, run_bench
+from reslab.models import describe
+
+TINY = ["--model", "resnet20", "--device", "cpu", "--batch", "8", "--steps", "2",
+        "--warmup", "1", "--workers", "0"]  # fmt: skip
+RATES = ("reslab_train", "reslab_infer", "torchvision_train", "bare_train")
+ROW_KEYS = {
+    "model", "input_size", "data", "images", "macs_per_image", "speedup_vs_torchvision",
+    "pipeline_efficiency", "memory",
+    *(f"{r}_{suffix}" for r in RATES for suffix in ("images_per_s", "flops_per_s", "peak_share")),
+}  # fmt: skip
+
+
+def check_row(row: dict, peak: float) -> None:
+    assert row.keys() == ROW_KEYS
+    for r in RATES:
+        rate = row[f"{r}_images_per_s"]
+        assert rate > 0
+        forwards = 1 if r == "reslab_infer" else 3  # training ~ 3 forwards; 1 MAC = 2 FLOP
+        flops = rate * row["macs_per_image"] * 2 * forwards
+        assert row[f"{r}_flops_per_s"] == pytest.approx(flops)
+        assert row[f"{r}_peak_share"] == pytest.approx(flops / peak)
+    assert row["speedup_vs_torchvision"] == pytest.approx(
+        row["reslab_train_images_per_s"] / row["torchvision_train_images_per_s"]
+    )
+    assert row["pipeline_efficiency"] == pytest.approx(
+        row["reslab_train_images_per_s"] / row["bare_train_images_per_s"]
+    )
+
+
+def test_cli_bench_writes_json_and_markdown(cli, tmp_path: Path) -> None:
+    code, out, err = cli("bench", *TINY, "--memory", "--json", "--out", str(tmp_path))
+    assert code == 0, err
+    result = json.loads(out)
+    assert json.loads((tmp_path / "bench.json").read_text()) == result
+    assert result["kind"] == "reslab.bench"
+    s, env, peak = result["settings"], result["environment"], result["matmul_peak"]
+    assert (s["batch"], s["steps"], s["warmup"], s["workers"]) == (8, 2, 1, 0)
+    assert s["device"] == "cpu" and s["precision"] == "fp32" and s["threads"] >= 1
+    assert {"hardware", "torch", "cpu_count", "torch_threads"} <= env.keys()
+    assert peak["dtype"] == "float32" and peak["flops_per_s"] > 0
+    [row] = result["models"]
+    check_row(row, peak["flops_per_s"])
+    assert row["data"] == "synthetic uint8" and row["input_size"] == 32
+    assert row["macs_per_image"] == describe("resnet20")["macs"]
+    memory = row["memory"]
+    assert memory["batch"] == 8 and "profiler" in memory["method"]
+    # Activation checkpointing keeps one tensor per unit instead of all of them.
+    assert 0 < memory["bytes_checkpointed"] < memory["bytes"]
+    assert memory["saved_share"] == pytest.approx(
+        1 - memory["bytes_checkpointed"] / memory["bytes"]
+    )
+    md = (tmp_path / "bench.md").read_text()
+    assert "| resnet20 (32px) |" in md and env["hardware"] in md
+    assert "wrote" in err
+
+
+def test_bench_on_real_images(real_source) -> None:
+    opts = BenchOptions(models=("resnet20",), device="cpu", batch=8, steps=2, warmup=1,
+                        workers=1, data=str(real_source.path), root=str(real_source.root),
+                        matmul_size=256)  # fmt: skip
+    result = run_bench(opts)
+    [row] = result["models"]
+    check_row(row, result["matmul_peak"]["flops_per_s"])
+    assert row["data"] == f"real: {real_source.path}" and row["images"] == 50_000
+    assert row["memory"] is None and result["settings"]["workers"] == 1
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--model", "resnet21"], "unknown model 'resnet21'"),
+    (["--batch", "0"], "--batch must be at least 1; got 0"),
+    (["--warmup", "-1"], "--warmup must be >= 0; got -1"),
+])  # fmt: skip
+def test_bad_options_are_one_line_errors(cli, args: list[str], message: str) -> None:
+    code, _, err = cli("bench", "--device", "cpu", *args)
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error without CUDA")
+def test_cuda_without_a_gpu_is_a_clear_error(cli) -> None:
+    code, _, err = cli("bench", *TINY[:2], "--device", "cuda")
+    assert code == 2 and "PyTorch sees no CUDA device" in err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_bench_on_cuda_uses_bf16_fused_sgd_and_cuda_memory() -> None:
+    from reslab.bench import bench_session, synthetic_images
+
+    result = run_bench(BenchOptions(models=("resnet20",), device="cuda", batch=16, steps=2,
+                                    warmup=1, workers=0, memory=True))  # fmt: skip
+    assert result["settings"]["precision"] == "bf16"
+    assert result["matmul_peak"]["dtype"] == "bfloat16"
+    [row] = result["models"]
+    check_row(row, result["matmul_peak"]["flops_per_s"])
+    assert "max_memory_allocated" in row["memory"]["method"]
+    assert 0 < row["memory"]["bytes_checkpointed"] < row["memory"]["bytes"]
+    s = bench_session("resnet20", synthetic_images(32, 16, 10), 16, torch.device("cuda"))
+    assert s.optimizer.defaults["fused"] is True
+    assert torch.backends.cudnn.benchmark
