@@ -428,6 +428,10 @@ def reproduce_cmd(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="List the runs and their state; train nothing.")
     ] = False,
+    no_train: Annotated[
+        bool,
+        typer.Option("--no-train", help="Train nothing: responses and report from finished runs."),
+    ] = False,
 ) -> None:
     """Train an experiment of the paper (finished runs skipped, interrupted ones resumed)
     and write the report on every run under --out."""
@@ -436,7 +440,8 @@ def reproduce_cmd(
     sets = (f"run.device={device}",) if device else ()
     result = run_experiment(
         experiment, budget=budget, seeds=seeds, data=data, out=out, with_1202=with_1202,
-        sets=sets, dry_run=dry_run, echo=lambda line: console.print(line, highlight=False),
+        sets=sets, dry_run=dry_run, train=not no_train,
+        echo=lambda line: console.print(line, highlight=False),
     )  # fmt: skip
     if isinstance(result, Path):
         console.print(f"wrote {result}")

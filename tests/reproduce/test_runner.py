@@ -62,6 +62,19 @@ def test_dispatch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert reproduce_file["command"].startswith("reslab train --model resnet44 ")
 
 
+def test_no_train_leaves_every_run_alone(tmp_path: Path, monkeypatch) -> None:
+    runs = plan(get_experiment("cifar10-table6"), get_budget("short"), seeds=1,
+                data="cifar10", out=tmp_path)  # fmt: skip
+    _write(runs[0].run_dir / "config.yaml", "")
+    monkeypatch.setattr("reslab.train.launch.launch", lambda **kw: pytest.fail("trained"))
+    lines: list[str] = []
+    outcomes = reproduce(get_experiment("cifar10-table6"), runs, out=tmp_path, train=False,
+                         echo=lines.append)  # fmt: skip
+    assert [o.after for o in outcomes] == ["unfinished", "new", "new", "new", "new"]
+    assert all("not finished, left alone" in line for line in lines)
+    assert not runs[1].run_dir.exists()
+
+
 def test_an_interrupted_run_stops_the_experiment(tmp_path, monkeypatch) -> None:
     from reslab.errors import ReslabError
 

@@ -36,10 +36,13 @@ def run_experiment(
     with_1202: bool = False,
     sets: tuple[str, ...] = (),
     dry_run: bool = False,
+    train: bool = True,
     echo: Callable[[str], None] = print,
 ) -> Path | list[PlannedRun]:
     """Run (or with ``dry_run`` only plan) an experiment; returns the report's path, or
-    the plan. The report covers every run under ``out``, not only this experiment's."""
+    the plan. ``train=False`` trains nothing: finished runs get their responses and the
+    report is written. The report covers every run under ``out``, not only this
+    experiment's."""
     from reslab.errors import OptionError
 
     experiment = get_experiment(name)
@@ -51,7 +54,7 @@ def run_experiment(
                 with_1202=with_1202, sets=sets)  # fmt: skip
     if dry_run:
         return runs
-    reproduce(experiment, runs, out=out, echo=echo)
+    reproduce(experiment, runs, out=out, train=train, echo=echo)
     from reslab.analysis.report import write_report
 
     return write_report(out)

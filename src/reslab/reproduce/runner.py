@@ -41,27 +41,30 @@ def reproduce(
     runs: list[PlannedRun],
     *,
     out: Path,
+    train: bool = True,
     echo: Callable[[str], None] = print,
 ) -> list[Outcome]:
-    """Bring every run to ``finished`` (in order), then add responses and the report."""
+    """Bring every run to ``finished`` (in order) and add the Fig. 7 responses; with
+    ``train=False`` only finished runs get their responses and nothing trains."""
     from reslab.train.launch import launch
 
     outcomes = []
     for i, run in enumerate(runs, 1):
         before = run_status(run.run_dir)
-        echo(f"[{i}/{len(runs)}] {run.run_dir}: {_VERB[before]}")
-        if before == "new":
+        verb = _VERB[before] if train or before == "finished" else "not finished, left alone"
+        echo(f"[{i}/{len(runs)}] {run.run_dir}: {verb}")
+        if train and before == "new":
             run.run_dir.mkdir(parents=True, exist_ok=True)
             _write_json(run.run_dir / REPRODUCE_FILE, {
                 "experiment": experiment.name, "budget": run.budget.name,
                 "command": run.command,
             })  # fmt: skip
             launch(**_launch_args(run))
-        elif before == "unfinished":
+        elif train and before == "unfinished":
             _ensure_reproduce_file(run, experiment)
             launch(model=None, recipe="", data=None, out=None, resume=run.run_dir)
         after = run_status(run.run_dir)
-        if after == "unfinished":  # interrupted (SIGINT/SIGTERM): stop, a rerun continues here
+        if train and after == "unfinished":  # interrupted (SIGINT, SIGTERM): a rerun continues
             raise ReslabError(f"{run.run_dir}: interrupted; run the same command to continue")
         outcomes.append(Outcome(run, before, after))
         if after == "finished" and run.spec.model in experiment.responses:
