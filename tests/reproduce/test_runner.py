@@ -72,6 +72,9 @@ def test_no_train_leaves_every_run_alone(tmp_path: Path, monkeypatch) -> None:
                          echo=lines.append)  # fmt: skip
     assert [o.after for o in outcomes] == ["unfinished", "new", "new", "new", "new"]
     assert all("not finished, left alone" in line for line in lines)
+    adopted = json.loads((runs[0].run_dir / "reproduce.json").read_text())
+    assert adopted == {"experiment": "cifar10-table6", "budget": "short",
+                       "command": runs[0].command}  # fmt: skip
     assert not runs[1].run_dir.exists()
 
 

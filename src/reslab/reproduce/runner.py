@@ -53,6 +53,8 @@ def reproduce(
         before = run_status(run.run_dir)
         verb = _VERB[before] if train or before == "finished" else "not finished, left alone"
         echo(f"[{i}/{len(runs)}] {run.run_dir}: {verb}")
+        if before != "new":
+            _ensure_reproduce_file(run, experiment)
         if train and before == "new":
             run.run_dir.mkdir(parents=True, exist_ok=True)
             _write_json(run.run_dir / REPRODUCE_FILE, {
@@ -61,7 +63,6 @@ def reproduce(
             })  # fmt: skip
             launch(**_launch_args(run))
         elif train and before == "unfinished":
-            _ensure_reproduce_file(run, experiment)
             launch(model=None, recipe="", data=None, out=None, resume=run.run_dir)
         after = run_status(run.run_dir)
         if train and after == "unfinished":  # interrupted (SIGINT, SIGTERM): a rerun continues
@@ -84,7 +85,7 @@ def _launch_args(run: PlannedRun) -> dict:
 
 
 def _ensure_reproduce_file(run: PlannedRun, experiment: Experiment) -> None:
-    # A run started by hand with the same command becomes part of the experiment.
+    # A run trained by hand with the planned command (see --dry-run) joins the experiment.
     if not (run.run_dir / REPRODUCE_FILE).is_file():
         _write_json(run.run_dir / REPRODUCE_FILE, {
             "experiment": experiment.name, "budget": run.budget.name, "command": run.command,
