@@ -50,7 +50,7 @@ def test_dispatch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         return {}
 
     monkeypatch.setattr("reslab.train.launch.launch", fake_launch)
-    outcomes = reproduce(get_experiment("cifar10-table6"), runs, out=tmp_path, echo=lambda s: None)
+    outcomes = reproduce(get_experiment("cifar10-table6"), runs, echo=lambda s: None)
     assert [o.before for o in outcomes] == ["finished", "diverged", "unfinished", "new", "new"]
     assert [o.after for o in outcomes] == ["finished", "diverged", "finished", "finished",
                                            "finished"]  # fmt: skip
@@ -68,7 +68,7 @@ def test_no_train_leaves_every_run_alone(tmp_path: Path, monkeypatch) -> None:
     _write(runs[0].run_dir / "config.yaml", "")
     monkeypatch.setattr("reslab.train.launch.launch", lambda **kw: pytest.fail("trained"))
     lines: list[str] = []
-    outcomes = reproduce(get_experiment("cifar10-table6"), runs, out=tmp_path, train=False,
+    outcomes = reproduce(get_experiment("cifar10-table6"), runs, train=False,
                          echo=lines.append)  # fmt: skip
     assert [o.after for o in outcomes] == ["unfinished", "new", "new", "new", "new"]
     assert all("not finished, left alone" in line for line in lines)
@@ -86,7 +86,7 @@ def test_an_interrupted_run_stops_the_experiment(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr("reslab.train.launch.launch",
                         lambda **kw: _write(kw["out"] / "config.yaml", ""))  # fmt: skip
     with pytest.raises(ReslabError, match="plain20-s0: interrupted; run the same command"):
-        reproduce(get_experiment("cifar10-fig7"), runs, out=tmp_path, echo=lambda s: None)
+        reproduce(get_experiment("cifar10-fig7"), runs, echo=lambda s: None)
 
 
 @pytest.fixture(scope="module")

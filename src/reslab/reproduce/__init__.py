@@ -54,7 +54,7 @@ def run_experiment(
                 with_1202=with_1202, sets=sets)  # fmt: skip
     if dry_run:
         return runs
-    reproduce(experiment, runs, out=out, train=train, echo=echo)
+    reproduce(experiment, runs, train=train, echo=echo)
     from reslab.analysis.report import write_report
 
     return write_report(out)

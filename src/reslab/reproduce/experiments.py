@@ -8,7 +8,7 @@ named by model, options and seed, so experiments that need the same network shar
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +102,7 @@ class PlannedRun:
     budget: Budget
     data: str
     run_dir: Path
-    sets: tuple[str, ...] = field(default=())
+    sets: tuple[str, ...] = ()
 
     def train_args(self) -> list[str]:
         """The ``reslab train`` arguments that train this run alone."""

@@ -11,7 +11,7 @@ from pathlib import Path
 from reslab.analysis.runs import REPRODUCE_FILE, RESPONSES_FILE
 from reslab.checkpoint import atomic_path
 from reslab.errors import ReslabError
-from reslab.reproduce.experiments import Experiment, PlannedRun
+from reslab.reproduce.experiments import RECIPE, Experiment, PlannedRun
 
 Status = str  # "finished" | "unfinished" | "new" | "diverged"
 
@@ -40,7 +40,6 @@ def reproduce(
     experiment: Experiment,
     runs: list[PlannedRun],
     *,
-    out: Path,
     train: bool = True,
     echo: Callable[[str], None] = print,
 ) -> list[Outcome]:
@@ -79,8 +78,8 @@ _VERB = {"finished": "finished, skipped", "diverged": "diverged earlier, skipped
 
 def _launch_args(run: PlannedRun) -> dict:
     return dict(
-        model=run.spec.model, recipe="cifar-paper", data=run.data, out=run.run_dir,
-        sets=[s for s in run.sets], iterations=run.budget.iterations, seed=run.seed,
+        model=run.spec.model, recipe=RECIPE, data=run.data, out=run.run_dir,
+        sets=list(run.sets), iterations=run.budget.iterations, seed=run.seed,
     )  # fmt: skip
 
 
@@ -103,21 +102,16 @@ def _responses(run_dir: Path, echo: Callable[[str], None]) -> None:
 
 
 def test_batches(run_dir: Path):
-    """The test set of a run, normalised as in training (the config rebuilds the loaders)."""
-    from reslab.data import make_loaders, open_source
+    """The test set of a run, normalised as in training (the trainer's loaders, on the CPU)."""
+    import torch
+
     from reslab.train.config import from_dict
+    from reslab.train.distributed import Dist
+    from reslab.train.loop import build_loaders
     from reslab.train.rundir import read_config
 
     config = from_dict(read_config(run_dir))
-    d = config.data
-    source = open_source(d.source, root=Path(d.root) if d.root else None, skip_bad=d.skip_bad)
-    loaders = make_loaders(
-        source, batch_size=config.optim.batch_size, seed=config.run.seed,
-        normalization_kind=d.normalization, val_split=d.val_split, augment=False,
-        train_subset_per_class=d.train_subset_per_class,
-        test_subset_per_class=d.test_subset_per_class, eval_batch_size=d.eval_batch_size,
-    )  # fmt: skip
-    return loaders.test.batches(0)
+    return build_loaders(config, Dist(0, 1, 0, torch.device("cpu"))).test.batches(0)
 
 
 def _write_json(path: Path, obj: dict) -> None:
