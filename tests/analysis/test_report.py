@@ -98,3 +98,14 @@ def test_cli_plot(cli, study: Path, tmp_path: Path) -> None:
     assert code == 2 and "2 runs given: choose the image with --out" in err
     code, _, err = cli("plot", str(run), "--x", "hours")
     assert code == 2 and "--x must be one of 'iterations', 'epochs'" in err
+
+
+def test_a_shortened_schedule_is_flagged(report: tuple[Path, str], tmp_path: Path) -> None:
+    _, text = report
+    assert "train for 6,000 iterations, 9% of the paper's 64,000" in text
+    write_run(tmp_path / "paper" / "resnet20" / "seed0", budget="paper", iterations=64_000,
+              log_every=1000, eval_every=8000)  # fmt: skip
+    write_run(tmp_path / "short" / "resnet20" / "seed0", budget="short", iterations=4000)
+    sections = write_report(tmp_path).read_text().split("## Budget")
+    assert "About the schedule" not in sections[1]
+    assert "train for 4,000 iterations, 1/16 of the paper's 64,000" in sections[2]
