@@ -131,11 +131,12 @@ def _study(
 
 def _schedule_note(runs: Sequence[Run]) -> list[str]:
     """Warn when the study trained for less than the paper's 64k iterations (Sec. 4.2)."""
-    iterations = {int((r.config.get("schedule") or {}).get("iterations") or 0) for r in runs}
-    if not iterations or max(iterations) >= PAPER_CIFAR_ITERATIONS:
+    # Trained iterations from the summary: a config may give its schedule in epochs.
+    iterations = {int(n) for r in runs if (n := (r.summary or {}).get("iterations"))}
+    longest = max(iterations, default=PAPER_CIFAR_ITERATIONS)
+    if longest >= PAPER_CIFAR_ITERATIONS:
         return []
     shown = ", ".join(f"{n:,}" for n in sorted(iterations))
-    longest = max(iterations)
     share = (f"1/{PAPER_CIFAR_ITERATIONS // longest}" if PAPER_CIFAR_ITERATIONS % longest == 0
              else f"{longest / PAPER_CIFAR_ITERATIONS:.0%}")  # fmt: skip
     return [
