@@ -71,7 +71,8 @@ def test_no_train_leaves_every_run_alone(tmp_path: Path, monkeypatch) -> None:
     outcomes = reproduce(get_experiment("cifar10-table6"), runs, train=False,
                          echo=lines.append)  # fmt: skip
     assert [o.after for o in outcomes] == ["unfinished", "new", "new", "new", "new"]
-    assert all("not finished, left alone" in line for line in lines)
+    assert "not finished, left alone" in lines[0]
+    assert all("not trained yet, left alone" in line for line in lines[1:])
     adopted = json.loads((runs[0].run_dir / "reproduce.json").read_text())
     assert adopted == {"experiment": "cifar10-table6", "budget": "short",
                        "command": runs[0].command}  # fmt: skip
