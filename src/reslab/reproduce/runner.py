@@ -50,7 +50,7 @@ def reproduce(
     outcomes = []
     for i, run in enumerate(runs, 1):
         before = run_status(run.run_dir)
-        verb = _VERB[before] if train or before == "finished" else _NO_TRAIN_VERB[before]
+        verb = (_VERB if train else _NO_TRAIN_VERB)[before]
         echo(f"[{i}/{len(runs)}] {run.run_dir}: {verb}")
         if before != "new":
             _ensure_reproduce_file(run, experiment)
@@ -74,8 +74,8 @@ def reproduce(
 
 _VERB = {"finished": "finished, skipped", "diverged": "diverged earlier, skipped",
          "unfinished": "resuming", "new": "training"}  # fmt: skip
-_NO_TRAIN_VERB = {"diverged": "diverged earlier, skipped", "new": "not trained yet, left alone",
-                  "unfinished": "not finished, left alone"}  # fmt: skip
+_NO_TRAIN_VERB = {**_VERB, "unfinished": "not finished, left alone",
+                  "new": "not trained yet, left alone"}  # fmt: skip
 
 
 def _launch_args(run: PlannedRun) -> dict:
