@@ -24,11 +24,11 @@ from reslab.train.session import (
     build_ema,
     build_model,
     build_optimizer,
-    precision_dtype,
     restore,
     save,
     wrap_model,
 )
+from reslab.train.runtime import precision_dtype, resolve_runtime
 from reslab.train.state import IntervalMeter, TrainState
 
 
@@ -95,10 +95,10 @@ def session_from_loaders(
     if dist.device.type == "cuda":
         # Input shapes are fixed: let cuDNN time its algorithms once and keep the fastest.
         torch.backends.cudnn.benchmark = True
-    config = finalize(config, len(loaders.train), length)
+    config = resolve_runtime(finalize(config, len(loaders.train), length), dist.device)
     model = build_model(config, len(loaders.classes), loaders.in_chans, dist)
     ema = build_ema(model, config.optim.ema_decay)
-    fp16 = precision_dtype(config.run.precision, dist.device) is torch.float16
+    fp16 = precision_dtype(config.run.precision) is torch.float16
     warming = warmup_applies(config.schedule, model.depth)
     state = TrainState(events=ScheduleEvents(warmup_end=None if warming else 0))
     return Session(
@@ -181,7 +181,7 @@ def train_step(s: Session, x: torch.Tensor, y: torch.Tensor, lr: float):
         group["lr"] = lr
     with s.autocast():
         logits = s.model(x)
-        loss = s.criterion(logits, y)
+    loss = s.criterion(logits.float(), y)  # the loss in fp32 under any autocast
     s.optimizer.zero_grad(set_to_none=True)
     if s.scaler is not None:
         s.scaler.scale(loss).backward()
