@@ -18,6 +18,7 @@ from reslab.train import distributed
 from reslab.train.config import Length, TrainConfig, finalize
 from reslab.train.progress import TrainProgress
 from reslab.train.rundir import RunDir, environment, truncate_metrics
+from reslab.train.runtime import precision_dtype, resolve_runtime
 from reslab.train.schedules import ScheduleEvents, lr_at, plateaued, warmup_applies
 from reslab.train.session import (
     Session,
@@ -28,7 +29,6 @@ from reslab.train.session import (
     save,
     wrap_model,
 )
-from reslab.train.runtime import precision_dtype, resolve_runtime
 from reslab.train.state import IntervalMeter, TrainState
 
 
