@@ -50,7 +50,9 @@ def train(
                 truncate_metrics(out, s.state.iteration)
         run = RunDir(out, tensorboard=s.config.run.tensorboard) if dist.main else None
         if run is not None and not resume:
-            run.write_config(s.config.to_dict(), environment(dist.device, dist.world_size))
+            env = environment(dist.device, dist.world_size)
+            env.update(precision=s.config.run.precision, compiled=s.config.model.compile)
+            run.write_config(s.config.to_dict(), env)
         summary = _loop(s, run, out)
         if run is not None:
             run.write_summary(summary)
@@ -328,6 +330,8 @@ def _summary(s: Session, status: str) -> dict[str, Any]:
         "params": count_params(s.eval_model),
         "wall_s": st.wall_s,
         "device": str(s.device),
+        "precision": cfg.run.precision,
+        "compiled": cfg.model.compile,
         "world_size": s.dist.world_size,
         "skipped_images": list(s.loaders.skipped),
     }
