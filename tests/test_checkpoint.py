@@ -33,8 +33,8 @@ def _checkpoint(name: str = "resnet20", **options: object) -> dict:
 
 def test_round_trip_rebuilds_the_same_model(tmp_path: Path) -> None:
     ckpt = _checkpoint(shortcut="B")
-    save_atomic(ckpt, tmp_path / "run" / "checkpoints" / "best.pt")
-    loaded = load_checkpoint(tmp_path / "run")  # a run directory means its best checkpoint
+    save_atomic(ckpt, tmp_path / "run" / "checkpoints" / "final.pt")
+    loaded = load_checkpoint(tmp_path / "run")  # a run directory means its final weights
     model = model_from_checkpoint(loaded).eval()
     ref = create_model("resnet20", shortcut="B").eval()
     ref.load_state_dict(ckpt["state_dict"])
@@ -69,7 +69,7 @@ def test_foreign_file(tmp_path: Path) -> None:
 def test_missing_path(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="no such checkpoint file or run directory"):
         load_checkpoint(tmp_path / "nope.pt")
-    with pytest.raises(CheckpointError, match=r"without checkpoints/best\.pt"):
+    with pytest.raises(CheckpointError, match=r"without checkpoints/final\.pt or latest\.pt"):
         load_checkpoint(tmp_path)
 
 
@@ -83,3 +83,19 @@ def test_weights_of_another_model(tmp_path: Path) -> None:
 def test_unwrap_compiled_model() -> None:
     model = create_model("resnet20")
     assert unwrap(torch.compile(model)) is model
+
+
+def test_a_run_directory_means_its_final_weights_never_best_unasked(tmp_path: Path) -> None:
+    from reslab.checkpoint import describe_checkpoint, resolve_checkpoint
+
+    ckpts = tmp_path / "run" / "checkpoints"
+    save_atomic(_checkpoint(), ckpts / "best.pt")
+    with pytest.raises(
+        CheckpointError, match=r"without checkpoints/final.pt or latest.pt.*best.pt"
+    ):
+        resolve_checkpoint(tmp_path / "run")
+    save_atomic(_checkpoint(), ckpts / "latest.pt")
+    assert resolve_checkpoint(tmp_path / "run") == ckpts / "latest.pt"  # an unfinished run
+    save_atomic(_checkpoint(), ckpts / "final.pt")
+    path = resolve_checkpoint(tmp_path / "run")
+    assert path == ckpts / "final.pt" and describe_checkpoint(path) == "the final weights"

@@ -81,8 +81,8 @@ def _fsync(path: Path) -> None:
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load and check a reslab checkpoint; a RUN_DIR means its ``checkpoints/best.pt``
-    (or ``latest.pt`` when there is no best)."""
+    """Load and check a reslab checkpoint; a RUN_DIR means its final weights
+    (:func:`resolve_checkpoint`)."""
     path = resolve_checkpoint(path)
     return check_checkpoint(load_file(path, map_location), path)
 
@@ -121,16 +121,34 @@ def check_checkpoint(ckpt: object, path: str | Path) -> dict[str, Any]:
     return ckpt
 
 
+# What a RUN_DIR stands for, first found first: the weights whose test error the summary
+# reports (final.pt, written when the run finishes), else the newest ones. Never best.pt
+# unasked: without a validation split it is chosen on the test set, an optimistic pick.
+RUN_CHECKPOINTS = ("final.pt", "latest.pt")
+
+
 def resolve_checkpoint(path: str | Path) -> Path:
     path = Path(path)
     if path.is_dir():
-        for name in ("best.pt", "latest.pt"):
+        for name in RUN_CHECKPOINTS:
             if (path / "checkpoints" / name).is_file():
                 return path / "checkpoints" / name
-        raise CheckpointError(f"{path}: a directory without checkpoints/best.pt or latest.pt")
+        raise CheckpointError(
+            f"{path}: a directory without checkpoints/final.pt or latest.pt (pass "
+            f"{path / 'checkpoints' / 'best.pt'} to use the best checkpoint)"
+        )
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file or run directory")
     return path
+
+
+def describe_checkpoint(path: Path) -> str:
+    """What a resolved checkpoint file holds, for messages: 'final weights', ..."""
+    return {
+        "final.pt": "the final weights",
+        "latest.pt": "the latest weights (the run has not finished, or predates final.pt)",
+        "best.pt": "the best checkpoint (chosen on the validation split, else on the test split)",
+    }.get(path.name, "the checkpoint file given")
 
 
 def model_from_checkpoint(ckpt: dict[str, Any]) -> nn.Module:

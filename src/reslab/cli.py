@@ -230,10 +230,13 @@ def eval_cmd(
     """Top-1/top-5 error and loss of a checkpoint under the paper's test protocols."""
     import warnings
 
+    from reslab.checkpoint import describe_checkpoint, resolve_checkpoint
     from reslab.data import DataWarning
     from reslab.evaluate.display import eval_table, per_class_table
     from reslab.evaluate.evaluator import evaluate_checkpoint
 
+    path = resolve_checkpoint(checkpoint)
+    typer.echo(f"evaluating {describe_checkpoint(path)}: {path}", err=True)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataWarning)
         with err_console.status(f"evaluating {checkpoint} ({protocol})"):

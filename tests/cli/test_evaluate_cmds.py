@@ -21,6 +21,7 @@ def test_eval_prints_a_table_and_writes_eval_json(cli, real_run: Path, real_sour
     assert code == 0, err
     assert "top-1 error" in out and "single + flips" in out and "per-class accuracy" in out
     assert "airplane" in out
+    assert f"evaluating the final weights: {real_run / 'checkpoints' / 'final.pt'}" in err
     saved = json.loads((tmp_path / "e" / "eval.json").read_text())
     code, out, _ = cli(*args, "--json")
     assert code == 0
@@ -95,5 +96,5 @@ def test_recalibrate_bn_reports_before_and_after(cli, real_run: Path, real_sourc
     assert load_checkpoint(out_file)["bn_recalibration"]["batches"] == 2
     code, _, err = cli(*args)  # again: the file exists now
     assert code == 2 and "recal.pt exists; pass --overwrite" in err
-    code, _, err = cli(*args[:-1], str(real_run / "checkpoints" / "best.pt"))
+    code, _, err = cli(*args[:-1], str(real_run / "checkpoints" / "final.pt"))
     assert code == 2 and "is the input checkpoint" in err

@@ -30,7 +30,7 @@ def test_eval_reproduces_the_trainer_on_real_cifar10(real_run: Path, real_source
     assert record["top5_err"] == pytest.approx(summary["test_top5_err"])
     assert record["loss"] == pytest.approx(summary["test_loss"], abs=1e-4)
 
-    out = real_run / "eval" / "best-cifar10-jpeg-single"  # the documented default
+    out = real_run / "eval" / "final-cifar10-jpeg-single"  # the documented default
     assert record["out"] == str(out)
     saved = json.loads((out / "eval.json").read_text())
     assert saved == {k: v for k, v in record.items() if k != "out"}
@@ -39,7 +39,7 @@ def test_eval_reproduces_the_trainer_on_real_cifar10(real_run: Path, real_source
     assert (p["name"], p["flip"], p["views_per_image"], p["crop"]) == ("single", False, 1, None)
     assert p["resize_whole_image"] == [32, 32]
     assert p["normalization"]["kind"] == "per_pixel_mean" and p["normalization"]["per_pixel"]
-    assert saved["checkpoint"]["path"] == str(real_run / "checkpoints" / "best.pt")
+    assert saved["checkpoint"]["path"] == str(real_run / "checkpoints" / "final.pt")
     assert saved["checkpoint"]["iteration"] == 20
     assert saved["data"]["name"] == "cifar10-jpeg" and saved["data"]["split"] == "test"
     matrix = torch.tensor(saved["confusion_matrix"])

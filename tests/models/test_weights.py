@@ -170,7 +170,7 @@ def test_checkpoint_rebuilds_its_own_options(make_checkpoint, tmp_path: Path) ->
 
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
-    path.rename(run / "checkpoints" / "best.pt")
+    path.rename(run / "checkpoints" / "final.pt")
     _same(create_model("resnet20", weights=run), reference, size=32)
     _same(create_model("resnet20", weights=load_checkpoint(run)), reference, size=32)
 

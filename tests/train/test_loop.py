@@ -62,7 +62,8 @@ def test_a_run_directory_holds_everything(tiny_data: Path, tmp_path: Path) -> No
     assert summary["test_top1_err"] == evals[-1]["top1_err"]
     assert summary["best_val_top1_err"] is None
 
-    ckpt = load_checkpoint(run)  # best.pt
+    ckpt = load_checkpoint(run)  # final.pt: the weights the summary reports
+    assert ckpt["iteration"] == 12 and "train_state" not in ckpt
     assert ckpt["classes"] == ["ant", "bee", "cat", "dog"] and ckpt["input_size"] == 16
     model = model_from_checkpoint(ckpt)
     assert model.fc.out_features == 4

@@ -155,6 +155,8 @@ def _loop(s: Session, run: RunDir | None, out: Path) -> dict[str, Any]:
                     break
                 progress.update(it)
     st.wall_s = clock.total()
+    if status == "finished" and run is not None:  # the weights the summary reports
+        save(s, run.ckpt_dir / "final.pt", with_train_state=False, weights=s.eval_model)
     return _summary(s, status)
 
 
