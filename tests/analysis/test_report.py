@@ -72,7 +72,8 @@ def test_budgets_are_never_compared(tmp_path: Path) -> None:
     write_run(tmp_path / "paper" / "resnet20" / "seed0", budget="paper", iterations=6000)
     text = write_report(tmp_path).read_text()
     sections = [line for line in text.splitlines() if line.startswith("## ")]
-    assert sections == ["## Budget `paper`, CIFAR-10 (JPEG copy)",
+    assert sections == ["## The claims by budget, CIFAR-10 (JPEG copy)",
+                        "## Budget `paper`, CIFAR-10 (JPEG copy)",
                         "## Budget `smoke`, CIFAR-10 (JPEG copy)"]  # fmt: skip
     assert "](figures/smoke-cifar-10-jpeg-copy-fig6.png)" in text
     assert (tmp_path / "figures" / "paper-cifar-10-jpeg-copy-fig6.png").is_file()
@@ -109,3 +110,21 @@ def test_a_shortened_schedule_is_flagged(report: tuple[Path, str], tmp_path: Pat
     sections = write_report(tmp_path).read_text().split("## Budget")
     assert "About the schedule" not in sections[1]
     assert "train for 4,000 iterations, 1/16 of the paper's 64,000" in sections[2]
+
+
+def test_the_claims_by_budget_table_shows_each_verdict_at_each_fraction(tmp_path: Path) -> None:
+    """Rows: claims; columns smoke -> paper with the share of the schedule; cells: the
+    verdict with its deciding numbers, or 'no runs' for a budget never trained."""
+    write_study(tmp_path, budget="short", seeds=1)
+    write_run(tmp_path / "paper" / "resnet20" / "seed0", budget="paper", iterations=64_000)
+    text = write_report(tmp_path).read_text()
+    table = text.split("## The claims by budget, CIFAR-10 (JPEG copy)")[1].split("\n## ")[0]
+    header = next(line for line in table.splitlines() if line.startswith("| claim |"))
+    assert header == "| claim | `smoke` | `short` (9%) | `medium` | `paper` (full) |"
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "claim |" not in line]
+    assert len(rows) == 7  # every claim of analysis.claims
+    degradation = next(r for r in rows if "degradation problem" in r)
+    cells = [c.strip() for c in degradation.strip("|").split(" | ")]
+    assert cells[1] == "no runs" and cells[3] == "no runs"
+    assert cells[2].startswith("**reproduced**: ") and "%" in cells[2]
+    assert cells[4].startswith("not tested: needs")  # only a ResNet-20 at the paper budget

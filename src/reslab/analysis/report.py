@@ -77,6 +77,7 @@ def render_report(runs: Sequence[Run], *, root: Path, figures: Path, base: Path)
     ]
     if any(is_jpeg(r) for r in runs):
         lines += [JPEG_NOTE, ""]
+    lines += claims_by_budget(studies)
     for (budget, data), study in studies.items():
         slug = _slug(budget, data, len(studies))
         lines += _study(study, budget, data, root, figures, base, slug)
@@ -104,6 +105,48 @@ def is_jpeg(run: Run) -> bool:
 def data_label(run: Run) -> str:
     """'CIFAR-10 (JPEG copy)' for the JPEG copy; else the trainer's description."""
     return "CIFAR-10 (JPEG copy)" if is_jpeg(run) else run.data
+
+
+def claims_by_budget(studies: dict[tuple[str, str], list[Run]]) -> list[str]:
+    """Per dataset, a table of each claim's verdict at every budget (smoke to paper), with
+    the numbers that decide it, so that a reader sees at which fraction of the paper's
+    schedule a claim appears."""
+    lines: list[str] = []
+    for data in dict.fromkeys(d for _, d in studies):
+        verdicts = {budget: {c.key: c for c in check_claims([r for r in rs if r.finished])}
+                    for (budget, d), rs in studies.items() if d == data}  # fmt: skip
+        budgets = [b for b in reversed(BUDGETS)] + [b for b in verdicts if b not in BUDGETS]
+        claims = next(iter(verdicts.values())).values()
+        lines += [f"## The claims by budget, {data}", "",
+                  "| claim | " + " | ".join(f"`{b}`{_share(b, studies, data)}" for b in budgets)
+                  + " |", "|---|" + "---|" * len(budgets)]  # fmt: skip
+        for claim in claims:
+            cells = [_verdict_cell(verdicts[b][claim.key]) if b in verdicts else "no runs"
+                     for b in budgets]  # fmt: skip
+            lines.append(f"| {claim.statement} | " + " | ".join(cells) + " |")
+        lines += ["", "Each budget's section below gives the criteria and every run.", ""]
+    return lines
+
+
+def _share(budget: str, studies: dict[tuple[str, str], list[Run]], data: str) -> str:
+    """' (1/16)': the budget's longest run as a share of the paper's 64k iterations."""
+    runs = studies.get((budget, data), [])
+    longest = max((int((r.summary or {}).get("iterations") or 0) for r in runs), default=0)
+    if not longest:
+        return ""
+    return " (full)" if longest >= PAPER_CIFAR_ITERATIONS else f" ({_fraction(longest)})"
+
+
+def _fraction(iterations: int) -> str:
+    """A schedule's length as a share of the paper's: '1/16', '9%'."""
+    if PAPER_CIFAR_ITERATIONS % iterations == 0:
+        return f"1/{PAPER_CIFAR_ITERATIONS // iterations}"
+    return f"{iterations / PAPER_CIFAR_ITERATIONS:.0%}"
+
+
+def _verdict_cell(claim: Claim) -> str:
+    mark = {True: "**reproduced**", False: "**not reproduced**", None: "not tested"}
+    return f"{mark[claim.reproduced]}: {_cell(claim.evidence)}"
 
 
 # --- one study -------------------------------------------------------------------------
@@ -137,11 +180,10 @@ def _schedule_note(runs: Sequence[Run]) -> list[str]:
     if longest >= PAPER_CIFAR_ITERATIONS:
         return []
     shown = ", ".join(f"{n:,}" for n in sorted(iterations))
-    share = (f"1/{PAPER_CIFAR_ITERATIONS // longest}" if PAPER_CIFAR_ITERATIONS % longest == 0
-             else f"{longest / PAPER_CIFAR_ITERATIONS:.0%}")  # fmt: skip
     return [
-        f"**About the schedule.** These runs train for {shown} iterations, {share} of the "
-        f"paper's {PAPER_CIFAR_ITERATIONS:,}: the networks are far from converged, so the "
+        f"**About the schedule.** These runs train for {shown} iterations, "
+        f"{_fraction(longest)} of the paper's {PAPER_CIFAR_ITERATIONS:,}: the networks "
+        "are far from converged, so the "
         "absolute errors and the claims that rest on fully trained errors (depth helping "
         "most of all) are not settled by them; the `paper` budget is the test.",
         "",
