@@ -407,6 +407,33 @@ def report_cmd(
     console.print(f"wrote {path}")
 
 
+@app.command("compare")
+def compare_cmd(
+    paths: Annotated[list[Path], typer.Argument(help="Run directories, or folders of them.")],
+    by: Annotated[
+        list[str], typer.Option(help="Config key to group by, e.g. run.precision (repeatable).")
+    ],
+    out: Annotated[Path | None, typer.Option(help="Markdown file to write.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Final test errors of finished runs, grouped by configuration values (mean ± std)."""
+    from reslab.analysis.compare import compare_command, compare_markdown, compare_runs
+    from reslab.checkpoint import atomic_path
+
+    rows = compare_runs(paths, by)
+    if as_json:
+        _print_json(rows)
+        return
+    text = compare_markdown(rows, by, compare_command(paths, by))
+    if out is None:
+        console.print(text, markup=False, highlight=False)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp:
+        tmp.write_text(text)
+    console.print(f"wrote {out}")
+
+
 # --- reproduce -------------------------------------------------------------------------
 
 

@@ -161,7 +161,7 @@ def _study(
         lines += [f"{len(finished)} of {len(runs)} runs finished; the others are listed under "
                   "Runs and left out of every number.", ""]  # fmt: skip
     wall = sum((r.summary or {}).get("wall_s") or 0 for r in runs)
-    lines += [f"Training wall time, all runs together: {_duration(wall)}.", ""]
+    lines += [f"Training wall time, all runs together: {fmt_duration(wall)}.", ""]
     lines += _schedule_note(finished)
     lines += _claims(check_claims(finished))
     lines += _table6(finished)
@@ -308,7 +308,7 @@ def _runs_table(runs: Sequence[Run], root: Path) -> list[str]:
             f"{run.test_err:.2f}" if run.test_err is not None else "-",
             f"{train:.2f}" if np.isfinite(train) else "-",
             str(s.get("iterations", int(run.train["iteration"][-1]) if run.train.rows else "-")),
-            _duration(s.get("wall_s")), _hardware(run), _cell(run.data),
+            fmt_duration(s.get("wall_s")), _hardware(run), _cell(run.data),
             f"`{_cell(run.command)}`" if run.command else "-",
         ]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
@@ -339,7 +339,7 @@ def _hardware(run: Run) -> str:
     return f"{world} x {hardware}" if world > 1 else str(hardware)
 
 
-def _duration(seconds: float | None) -> str:
+def fmt_duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     minutes, secs = divmod(round(seconds), 60)
