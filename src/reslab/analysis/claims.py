@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from reslab.analysis.runs import Run, canonical_options, display_name, model_depth
+from reslab.paper import RESNETS
 
 Curve = tuple[np.ndarray, np.ndarray]  # (iterations, error in %), records in order
 PerSeed = Mapping[str, Sequence[float]]  # model -> one value per seed
@@ -23,7 +24,6 @@ PerSeed = Mapping[str, Sequence[float]]  # model -> one value per seed
 # last 5 % of the iterations (records average 50 iterations each under the paper's recipe,
 # so 64 records at 64k iterations), which smooths the noise of single records.
 TAIL = 0.05
-RESNETS = ("resnet20", "resnet32", "resnet44", "resnet56", "resnet110")
 # Spearman's rank correlation between depth and test error at most this: among five depths,
 # one adjacent pair out of order (rho = -0.9) still counts as improving; two do not.
 MAX_RHO = -0.8

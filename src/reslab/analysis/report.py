@@ -30,14 +30,11 @@ from reslab.analysis.runs import Run, display_name, find_runs, model_depth
 from reslab.checkpoint import atomic_path
 from reslab.errors import ReslabError
 from reslab.models import get_entry
+from reslab.paper import BUDGETS, CIFAR_ITERATIONS, FIG7, PLAINS, RESNET_1202, RESNETS
 
-TABLE6 = ("resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "resnet1202")
-FIG6_PLAIN = ("plain20", "plain32", "plain44", "plain56")
-FIG6_RESNETS = ("resnet20", "resnet32", "resnet44", "resnet56", "resnet110")
-FIG6_DEEP = ("resnet110", "resnet1202")
-FIG7 = ("plain20", "plain56", "resnet20", "resnet56", "resnet110")
-PAPER_CIFAR_ITERATIONS = 64_000  # Sec. 4.2: "terminate training at 64k iterations"
-BUDGETS = ("paper", "medium", "short", "smoke")  # report order; others (e.g. "custom") follow
+TABLE6 = (*RESNETS, RESNET_1202)
+FIG6_DEEP = ("resnet110", RESNET_1202)
+BUDGET_ORDER = tuple(BUDGETS)  # longest first; others (e.g. "custom") follow
 
 JPEG_NOTE = (
     "**About the data.** These runs use a JPEG copy of CIFAR-10 (quality 75, 4:2:0 chroma "
@@ -92,7 +89,8 @@ def group_studies(runs: Sequence[Run]) -> dict[tuple[str, str], list[Run]]:
 
     def order(key: tuple[str, str]) -> tuple:
         budget, data = key
-        return (BUDGETS.index(budget) if budget in BUDGETS else len(BUDGETS), budget, data)
+        order = BUDGET_ORDER
+        return (order.index(budget) if budget in order else len(order), budget, data)
 
     return {key: groups[key] for key in sorted(groups, key=order)}
 
@@ -115,7 +113,7 @@ def claims_by_budget(studies: dict[tuple[str, str], list[Run]]) -> list[str]:
     for data in dict.fromkeys(d for _, d in studies):
         verdicts = {budget: {c.key: c for c in check_claims([r for r in rs if r.finished])}
                     for (budget, d), rs in studies.items() if d == data}  # fmt: skip
-        budgets = [b for b in reversed(BUDGETS)] + [b for b in verdicts if b not in BUDGETS]
+        budgets = [*reversed(BUDGET_ORDER), *(b for b in verdicts if b not in BUDGET_ORDER)]
         claims = next(iter(verdicts.values())).values()
         lines += [f"## The claims by budget, {data}", "",
                   "| claim | " + " | ".join(f"`{b}`{_share(b, studies, data)}" for b in budgets)
@@ -134,14 +132,14 @@ def _share(budget: str, studies: dict[tuple[str, str], list[Run]], data: str) ->
     longest = max((int((r.summary or {}).get("iterations") or 0) for r in runs), default=0)
     if not longest:
         return ""
-    return " (full)" if longest >= PAPER_CIFAR_ITERATIONS else f" ({_fraction(longest)})"
+    return " (full)" if longest >= CIFAR_ITERATIONS else f" ({_fraction(longest)})"
 
 
 def _fraction(iterations: int) -> str:
     """A schedule's length as a share of the paper's: '1/16', '9%'."""
-    if PAPER_CIFAR_ITERATIONS % iterations == 0:
-        return f"1/{PAPER_CIFAR_ITERATIONS // iterations}"
-    return f"{iterations / PAPER_CIFAR_ITERATIONS:.0%}"
+    if CIFAR_ITERATIONS % iterations == 0:
+        return f"1/{CIFAR_ITERATIONS // iterations}"
+    return f"{iterations / CIFAR_ITERATIONS:.0%}"
 
 
 def _verdict_cell(claim: Claim) -> str:
@@ -176,13 +174,13 @@ def _schedule_note(runs: Sequence[Run]) -> list[str]:
     """Warn when the study trained for less than the paper's 64k iterations (Sec. 4.2)."""
     # Trained iterations from the summary: a config may give its schedule in epochs.
     iterations = {int(n) for r in runs if (n := (r.summary or {}).get("iterations"))}
-    longest = max(iterations, default=PAPER_CIFAR_ITERATIONS)
-    if longest >= PAPER_CIFAR_ITERATIONS:
+    longest = max(iterations, default=CIFAR_ITERATIONS)
+    if longest >= CIFAR_ITERATIONS:
         return []
     shown = ", ".join(f"{n:,}" for n in sorted(iterations))
     return [
         f"**About the schedule.** These runs train for {shown} iterations, "
-        f"{_fraction(longest)} of the paper's {PAPER_CIFAR_ITERATIONS:,}: the networks "
+        f"{_fraction(longest)} of the paper's {CIFAR_ITERATIONS:,}: the networks "
         "are far from converged, so the "
         "absolute errors and the claims that rest on fully trained errors (depth helping "
         "most of all) are not settled by them; the `paper` budget is the test.",
@@ -248,11 +246,11 @@ def _paper_error(model: str) -> str:
 
 def _fig6(runs: Sequence[Run], figures: Path, base: Path, slug: str) -> list[str]:
     first = _first_seed(runs)
-    plain = [first[m] for m in FIG6_PLAIN if m in first]
-    resnets = [first[m] for m in FIG6_RESNETS if m in first]
+    plain = [first[m] for m in PLAINS if m in first]
+    resnets = [first[m] for m in RESNETS if m in first]
     if not plain and not resnets:
         return []
-    deep = [first[m] for m in FIG6_DEEP if m in first] if "resnet1202" in first else None
+    deep = [first[m] for m in FIG6_DEEP if m in first] if RESNET_1202 in first else None
     path = plot_fig6(plain, resnets, figures / f"{slug}fig6.png", deep)
     return ["### Figure 6: training on CIFAR-10", "",
             f"![Fig. 6: training curves]({_rel(path, base)})", "",

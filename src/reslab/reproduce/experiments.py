@@ -13,40 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from reslab.errors import unknown
+from reslab.paper import BUDGETS, FIG7, PLAINS, RESNET_1202, RESNETS, Budget
+
+__all__ = ["BUDGETS", "EXPERIMENTS", "RECIPE", "Budget", "Experiment", "PlannedRun", "Spec",
+           "get_budget", "get_experiment", "plan"]  # fmt: skip
 
 RECIPE = "cifar-paper"  # He et al. 2015, Sec. 4.2
-
-
-@dataclass(frozen=True)
-class Budget:
-    """How long each run trains; ``sets`` are extra ``--set`` overrides of the recipe."""
-
-    name: str
-    description: str
-    iterations: int | None  # None: the recipe's own length (64k iterations)
-    sets: tuple[str, ...] = ()
-
-
-BUDGETS: dict[str, Budget] = {
-    b.name: b
-    for b in (
-        Budget("paper", "the paper's schedule: 64k iterations, lr /10 at 32k and 48k", None,
-               ("run.eval_every=1000",)),
-        # 1/4 of the paper's schedule, milestones scaled with it (8k, 12k): long enough for the
-        # deeper nets to converge to their ranking; hours per net on a 2-core CPU.
-        Budget("medium", "1/4 of the paper's schedule: 16k iterations, lr /10 at 8k and 12k",
-               16000, ("run.eval_every=500", "run.checkpoint_every=500")),
-        # 1/16 of the paper's schedule, milestones scaled with it (2k, 3k): about 22 minutes for
-        # ResNet-20 and an hour for ResNet-56 on one core of a 2-core CPU.
-        Budget("short", "1/16 of the paper's schedule: 4k iterations, lr /10 at 2k and 3k", 4000,
-               ("run.eval_every=250", "run.checkpoint_every=250")),
-        # Minutes for a whole experiment: a class-balanced subset and a handful of iterations.
-        Budget("smoke", "a pipeline check: 4 iterations on 40 training images", 4,
-               ("optim.batch_size=8", "data.train_subset_per_class=4",
-                "data.test_subset_per_class=2", "data.eval_batch_size=20", "run.log_every=1",
-                "run.eval_every=2", "run.checkpoint_every=2")),
-    )
-}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -74,17 +46,13 @@ def _specs(*models: str) -> tuple[Spec, ...]:
     return tuple(Spec(m) for m in models)
 
 
-RESNETS = ("resnet20", "resnet32", "resnet44", "resnet56", "resnet110")
-PLAINS = ("plain20", "plain32", "plain44", "plain56")
-FIG7 = ("plain20", "plain56", "resnet20", "resnet56", "resnet110")
-
 EXPERIMENTS: dict[str, Experiment] = {
     e.name: e
     for e in (
         Experiment("cifar10-table6", "Table 6: test error of ResNet-20 to 110 (1202 opt-in)",
-                   _specs(*RESNETS), _specs("resnet1202")),
+                   _specs(*RESNETS), _specs(RESNET_1202)),
         Experiment("cifar10-fig6", "Fig. 6: training curves of plain nets and ResNets",
-                   _specs(*PLAINS, *RESNETS), _specs("resnet1202")),
+                   _specs(*PLAINS, *RESNETS), _specs(RESNET_1202)),
         Experiment("cifar10-fig7", "Fig. 7: standard deviations of the layer responses",
                    _specs(*FIG7), responses=FIG7),
         # The paper compares options A/B/C on ImageNet ResNet-34 (Table 3); on CIFAR-10 the
