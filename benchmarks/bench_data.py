@@ -17,29 +17,12 @@ from pathlib import Path
 
 import torch
 import torchvision
-from PIL import Image
-from torch.utils.data import DataLoader, Dataset
-from torchvision import transforms as T
 
 from reslab.data import DeviceLoader, ImageSet, Normalization, open_source
 from reslab.data.loaders import default_workers
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
-
-
-class _PilImages(Dataset):
-    """The torchvision way: one PIL image per sample through per-sample transforms."""
-
-    def __init__(self, data: ImageSet, transform: T.Compose) -> None:
-        self.images, self.labels = data.images.numpy(), data.labels.numpy()
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i: int):
-        return self.transform(Image.fromarray(self.images[i])), int(self.labels[i])
 
 
 def _sync(device: torch.device) -> None:
@@ -69,14 +52,11 @@ def device_loader(train: ImageSet, norm: Normalization, args, device: torch.devi
     return _rate(flat, args.batches, 5, args.batch_size, device)
 
 
-def torchvision_loader(train: ImageSet, norm: Normalization, args, device: torch.device) -> float:
-    mean, std = norm.mean.flatten().tolist(), norm.std.flatten().tolist()
-    transform = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(),
-                           T.Normalize(mean, std)])  # fmt: skip
-    loader = DataLoader(_PilImages(train, transform), batch_size=args.batch_size, shuffle=True,
-                        drop_last=True, num_workers=args.workers,
-                        pin_memory=device.type == "cuda",
-                        persistent_workers=args.workers > 0)  # fmt: skip
+def torchvision_loader(train: ImageSet, args, device: torch.device) -> float:
+    # The same pipeline `reslab bench` times as the torchvision way.
+    from reslab.bench.steps import torchvision_loader as make
+
+    loader = make(train, args.batch_size, args.workers, device)
     flat = (b for _ in range(10**6) for b in loader)
     return _rate(flat, args.batches, 5 + 2 * args.workers, args.batch_size, device)
 
@@ -118,7 +98,7 @@ def main() -> None:
     rates = {
         "reslab DeviceLoader (on device, batched)": device_loader(train, norm, args, device),
         f"torchvision DataLoader ({args.workers} workers, PIL)": torchvision_loader(
-            train, norm, args, device
+            train, args, device
         ),
     }
     width = max(map(len, rates))
