@@ -81,8 +81,14 @@ def test_resnet50_drops_into_torchvision_faster_rcnn() -> None:
         out_channels=64,
     )
     detector = FasterRCNN(
-        backbone, num_classes=3, min_size=128, max_size=160, rpn_pre_nms_top_n_train=200,
-        rpn_post_nms_top_n_train=50, rpn_batch_size_per_image=32, box_batch_size_per_image=32,
+        backbone,
+        num_classes=3,
+        min_size=128,
+        max_size=160,
+        rpn_pre_nms_top_n_train=200,
+        rpn_post_nms_top_n_train=50,
+        rpn_batch_size_per_image=32,
+        box_batch_size_per_image=32,
     ).train()  # fmt: skip  (small sizes and samples: a CPU test)
     images = [torch.rand(3, 128, 150), torch.rand(3, 144, 128)]
     targets = [
