@@ -89,7 +89,7 @@ def test_resnet50_drops_into_torchvision_faster_rcnn() -> None:
         rpn_post_nms_top_n_train=50,
         rpn_batch_size_per_image=32,
         box_batch_size_per_image=32,
-    ).train()  # fmt: skip  (small sizes and samples: a CPU test)
+    ).train()  # small images and few samples: a CPU test
     images = [torch.rand(3, 128, 150), torch.rand(3, 144, 128)]
     targets = [
         {"boxes": torch.tensor([[10.0, 20.0, 70.0, 90.0]]), "labels": torch.tensor([1])},
