@@ -27,6 +27,14 @@ RECIPES: dict[str, dict[str, Any]] = {
                      "warmup_lr": 0.01, "warmup_until_err": 80.0, "warmup_min_depth": 110},
         "run": {"log_every": 50, "eval_every": 0, "checkpoint_every": 1000},
     },
+    # He et al. 2016 (Identity Mappings), Appendix: the 2015 CIFAR protocol, but every run
+    # (not only the deepest) warms up at lr 0.01 for the first 400 iterations, then 0.1.
+    "cifar-preact-paper": {
+        "description": "2016 paper's CIFAR protocol: cifar-paper + lr 0.01 for the first 400 its.",
+        "base": "cifar-paper",
+        "schedule": {"warmup": "constant", "warmup_iterations": 400, "warmup_lr": 0.01,
+                     "warmup_min_depth": 0},
+    },
     # He et al. 2015, Sec. 3.4: batch 256, lr 0.1 divided by 10 when the error plateaus,
     # up to 60e4 iterations, weight decay 1e-4, momentum 0.9, no dropout; scale augmentation
     # (shorter side in [256, 480], 224 crop, flip) and 10-crop testing (`reslab eval
