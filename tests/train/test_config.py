@@ -36,6 +36,8 @@ def test_departure_flags_default_to_the_papers_values() -> None:
     assert c.data.pad_value == "black" and not c.data.color_pca
     with pytest.raises(OptionError, match=r"data\.pad_value must be one of 'mean', 'black'"):
         resolve("cifar-paper", sets=["data.pad_value=grey"])
+    d = resolve("imagenet-paper").data  # mean subtraction only, with the colour augmentation
+    assert d.normalization == "per_pixel_mean" and d.color_pca
 
 
 def test_precedence(tmp_path: Path) -> None:
