@@ -10,7 +10,7 @@ refuses any other, listing these):
   ``{"state_dict": {"module." + name: tensor}, "best_prec1": ...}``, classifier ``linear``,
   option A shortcuts. Its zero padding puts the new channels on *both* sides of the old ones
   (``planes // 4`` before and after) where reslab appends them after, so the same tensors
-  under the same names compute another function (4.95-13.6 % accuracy, issue 17). The
+  under the same names compute another function (issue 17). The
   conversion (:func:`from_akamaster`) relabels the residual stream's channels in stages 2
   and 3 so that the converted network computes exactly the original function.
 
