@@ -11,13 +11,14 @@ import torch
 
 from reslab.bench import BenchOptions, run_bench
 from reslab.models import describe
+from reslab.train.runtime import resolve_precision
 
 TINY = ["--model", "resnet20", "--device", "cpu", "--batch", "8", "--steps", "2",
-        "--warmup", "1", "--workers", "0"]  # fmt: skip
+        "--warmup", "1", "--workers", "0", "--compile", "off"]  # fmt: skip
 RATES = ("reslab_train", "reslab_infer", "torchvision_train", "bare_train")
 ROW_KEYS = {
     "model", "input_size", "data", "images", "macs_per_image", "speedup_vs_torchvision",
-    "pipeline_efficiency", "memory",
+    "pipeline_efficiency", "memory", "settings",
     *(f"{r}_{suffix}" for r in RATES for suffix in ("images_per_s", "flops_per_s", "peak_share")),
 }  # fmt: skip
 
@@ -47,9 +48,14 @@ def test_cli_bench_writes_json_and_markdown(cli, tmp_path: Path) -> None:
     assert result["kind"] == "reslab.bench"
     s, env, peak = result["settings"], result["environment"], result["matmul_peak"]
     assert (s["batch"], s["steps"], s["warmup"], s["workers"]) == (8, 2, 1, 0)
-    assert s["device"] == "cpu" and s["precision"] == "fp32" and s["threads"] >= 1
+    assert s["device"] == "cpu" and s["threads"] >= 1 and s["compile"] is False
+    assert s["precision"] == resolve_precision("auto", torch.device("cpu"))
     assert {"hardware", "torch", "cpu_count", "torch_threads"} <= env.keys()
-    assert peak["dtype"] == "float32" and peak["flops_per_s"] > 0
+    assert peak["dtype"] == {"fp32": "float32", "bf16": "bfloat16"}[s["precision"]]
+    assert [p["dtype"] for p in result["matmul_peaks"]] == ["float32", "bfloat16"]
+    assert peak in result["matmul_peaks"] and all(
+        p["flops_per_s"] > 0 for p in result["matmul_peaks"]
+    )
     [row] = result["models"]
     check_row(row, peak["flops_per_s"])
     assert row["data"] == "synthetic uint8" and row["input_size"] == 32
@@ -69,7 +75,7 @@ def test_cli_bench_writes_json_and_markdown(cli, tmp_path: Path) -> None:
 def test_bench_on_real_images(real_source) -> None:
     opts = BenchOptions(models=("resnet20",), device="cpu", batch=8, steps=2, warmup=1,
                         workers=1, data=str(real_source.path), root=str(real_source.root),
-                        matmul_size=256)  # fmt: skip
+                        matmul_size=256, compile=False)  # fmt: skip
     result = run_bench(opts)
     [row] = result["models"]
     check_row(row, result["matmul_peak"]["flops_per_s"])
@@ -77,8 +83,27 @@ def test_bench_on_real_images(real_source) -> None:
     assert row["memory"] is None and result["settings"]["workers"] == 1
 
 
+def test_the_matrix_measures_each_precision_and_compilation(monkeypatch) -> None:
+    """fp32/bf16 x eager/compiled, each a positive rate; a compiler that does not work
+    here leaves its columns empty instead of failing the bench."""
+    from reslab.bench import bench_markdown
+    from reslab.train import runtime
+
+    monkeypatch.setattr(runtime, "compiler_works", lambda device_type: False)
+    opts = BenchOptions(models=("resnet20",), device="cpu", batch=4, steps=1, warmup=0,
+                        workers=0, matmul_size=64, compile=False, matrix=True)  # fmt: skip
+    result = run_bench(opts)
+    [row] = result["models"]
+    rates = row["settings"]
+    assert list(rates) == ["fp32-eager", "fp32-compiled", "bf16-eager", "bf16-compiled"]
+    assert rates["fp32-compiled"] is None and rates["bf16-compiled"] is None
+    assert rates["fp32-eager"] > 0 and rates["bf16-eager"] > 0
+    assert "| resnet20 | " in bench_markdown(result) and "(1.00x) | - |" in bench_markdown(result)
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--model", "resnet21"], "unknown model 'resnet21'"),
+    (["--compile", "fast"], "--compile must be auto, on or off; got 'fast'"),
     (["--batch", "0"], "--batch must be at least 1; got 0"),
     (["--warmup", "-1"], "--warmup must be >= 0; got -1"),
 ])  # fmt: skip

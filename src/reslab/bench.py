@@ -3,18 +3,21 @@
 For each model, in one process and one run (see docs/performance.md):
 
 - ``reslab``: the trainer's own session and step (:func:`reslab.train.loop.train_step`:
-  channels_last, bf16 autocast on CUDA, the trainer's SGD) fed by the device-resident
+  channels_last, the precision and compilation a long run picks here by default
+  (:mod:`reslab.train.runtime`), the trainer's SGD) fed by the device-resident
   :class:`~reslab.data.DeviceLoader` with the paper's augmentation; and inference
   (no grad, autocast) over the loader's evaluation batches;
 - ``torchvision``: the same network trained the standard way: a ``DataLoader`` over PIL
   images with per-sample ``RandomCrop(padding=4)``, ``RandomHorizontalFlip``, ``ToTensor``,
   ``Normalize``; eager fp32, NCHW, ``loss.item()`` per step as the reference scripts log;
 - ``bare``: the trainer's step on one synthetic batch already on the device: the ceiling
-  that any input pipeline can reach.
+  that any input pipeline can reach;
+- with ``matrix``, the ``reslab`` training rate under each of fp32/bf16 x eager/compiled.
 
 Rates are images/s after untimed warm-up steps (CUDA synchronised before and after).
 Achieved FLOP/s count 2 FLOP per multiply-add (:func:`reslab.models.count_macs`) and
-3x the forward for a training step; the device's matmul peak is measured in the same run.
+3x the forward for a training step; the device's matmul peak is measured in the same run,
+in fp32 and bf16; shares of the peak are of the default precision's.
 """
 
 from __future__ import annotations
@@ -54,6 +57,9 @@ class BenchOptions:
     memory: bool = False  # also peak memory with and without activation checkpointing
     memory_batch: int | None = None  # batch of the memory measurement; default ``batch``
     matmul_size: int | None = None  # side of the peak matmul; default 2048 CPU, 8192 CUDA
+    precision: str = "auto"  # the reslab column's run.precision (auto: the trainer's default)
+    compile: str | bool = "auto"  # its model.compile; auto: what a long run picks
+    matrix: bool = False  # also the reslab training rate under fp32/bf16 x eager/compiled
 
 
 def run_bench(opts: BenchOptions, note: Callable[[str], None] = lambda _: None) -> dict:
@@ -71,12 +77,18 @@ def run_bench(opts: BenchOptions, note: Callable[[str], None] = lambda _: None) 
     device = setup(opts.device).device
     opts = replace(opts, workers=default_workers() if opts.workers is None else opts.workers)
     real = _real_images(opts) if opts.data else None
-    note("measuring the matmul peak")
-    peak = matmul_peak(device, opts.matmul_size)
+    precision, compiled = default_settings(opts, device)
+    note("measuring the matmul peak in fp32 and bf16")
+    peaks = {dtype: matmul_peak(device, opts.matmul_size, dtype=dtype)
+             for dtype in (torch.float32, torch.bfloat16)}  # fmt: skip
+    peak = peaks[torch.bfloat16 if precision == "bf16" else torch.float32]
     models = []
     for name in opts.models:
         note(f"{name}: reslab, torchvision and bare steps")
         models.append(bench_model(name, opts, device, peak["flops_per_s"], real))
+        if opts.matrix:
+            note(f"{name}: fp32/bf16 x eager/compiled")
+            models[-1]["settings"] = settings_matrix(name, opts, device, real)
         if opts.memory:
             note(f"{name}: peak memory with and without activation checkpointing")
             models[-1]["memory"] = peak_memory(name, opts, device)
@@ -89,11 +101,13 @@ def run_bench(opts: BenchOptions, note: Callable[[str], None] = lambda _: None) 
             **asdict(opts),
             "models": list(opts.models),
             "device": device.type,
-            "precision": "bf16" if device.type == "cuda" else "fp32",
+            "precision": precision,
+            "compile": compiled,
             "channels_last": True,
             "threads": torch.get_num_threads(),
         },
         "matmul_peak": peak,
+        "matmul_peaks": list(peaks.values()),
         "models": models,
     }
 
@@ -127,12 +141,25 @@ def _real_images(opts: BenchOptions):
 # --- the device's peak -----------------------------------------------------------------
 
 
-def matmul_peak(device: torch.device, size: int | None = None, repeats: int = 3) -> dict:
-    """FLOP/s of a large square matmul: fp32 (sgemm) on the CPU, bf16 on CUDA; the best
-    of ``repeats`` timed batches."""
+def default_settings(opts: BenchOptions, device: torch.device) -> tuple[str, bool]:
+    """The precision and compilation of the ``reslab`` column, as a run of the paper's
+    length (64k iterations) resolves them on ``device``."""
+    from reslab.train.config import resolve
+    from reslab.train.runtime import resolve_runtime
+
+    flags = {"run.precision": opts.precision, "model.compile": opts.compile}
+    config = resolve_runtime(resolve("cifar-paper", flags=flags), device)
+    return config.run.precision, config.model.compile
+
+
+def matmul_peak(
+    device: torch.device, size: int | None = None, repeats: int = 3, dtype: torch.dtype = None
+) -> dict:
+    """FLOP/s of a large square matmul in ``dtype`` (default: fp32 on the CPU, bf16 on
+    CUDA); the best of ``repeats`` timed batches."""
     cuda = device.type == "cuda"
     n = size or (8192 if cuda else 2048)
-    dtype = torch.bfloat16 if cuda else torch.float32
+    dtype = dtype or (torch.bfloat16 if cuda else torch.float32)
     a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
     calls = 20 if cuda else 2
     best = float("inf")
@@ -159,11 +186,14 @@ def bench_model(name: str, opts: BenchOptions, device: torch.device, peak: float
     use_real = real is not None and real.size == (size, size)
     images = real if use_real else synthetic_images(size, _synthetic_count(opts.batch, size),
                                                     _num_classes(entry.family))  # fmt: skip
-    s = bench_session(name, images, opts.batch, device)
+    s = bench_session(name, images, opts.batch, device,
+                      {"run.precision": opts.precision, "model.compile": opts.compile})  # fmt: skip
     macs = complexity(name, num_classes=len(images.classes)).macs
-    train = _rate(_reslab_train(s), opts, device)
+    # A compiled step compiles at its first call (and again for the backward's graph).
+    train = _rate(_reslab_train(s), opts, device, extra_warmup=2 * s.config.model.compile)
     infer = _rate(_reslab_infer(s), opts, device)
-    bare = _rate(_bare_train(s, size, len(images.classes)), opts, device)
+    bare = _rate(_bare_train(s, size, len(images.classes)), opts, device,
+                 extra_warmup=2 * s.config.model.compile)  # fmt: skip
     optim = s.config.optim
     del s
     _free(device)
@@ -190,7 +220,33 @@ def bench_model(name: str, opts: BenchOptions, device: torch.device, peak: float
         row[f"{key}_flops_per_s"] = flops
         row[f"{key}_peak_share"] = flops / peak
     row["memory"] = None
+    row["settings"] = None  # the precision x compilation matrix, when asked
     return row
+
+
+def settings_matrix(name: str, opts: BenchOptions, device: torch.device, real) -> dict:
+    """The ``reslab`` training rate (images/s) under fp32/bf16 x eager/compiled; None
+    where the compiler does not work here."""
+    from reslab.models import get_entry
+    from reslab.train.runtime import compiler_works
+
+    entry = get_entry(name)
+    size = entry.input_size
+    use_real = real is not None and real.size == (size, size)
+    images = real if use_real else synthetic_images(size, _synthetic_count(opts.batch, size),
+                                                    _num_classes(entry.family))  # fmt: skip
+    rates: dict[str, float | None] = {}
+    for precision, compiled in itertools.product(("fp32", "bf16"), (False, True)):
+        key = f"{precision}-{'compiled' if compiled else 'eager'}"
+        if compiled and not compiler_works(device.type):
+            rates[key] = None
+            continue
+        s = bench_session(name, images, opts.batch, device,
+                          {"run.precision": precision, "model.compile": compiled})  # fmt: skip
+        rates[key] = _rate(_reslab_train(s), opts, device, extra_warmup=2 * compiled)
+        del s
+        _free(device)
+    return rates
 
 
 def _num_classes(family: str) -> int:
@@ -212,9 +268,11 @@ def synthetic_images(size: int, n: int, classes: int, seed: int = 0):
     return ImageSet(images, labels, tuple(f"class_{i}" for i in range(classes)))
 
 
-def bench_session(name: str, images, batch: int, device: torch.device, **model_keys: Any):
+def bench_session(
+    name: str, images, batch: int, device: torch.device, keys: dict[str, Any] | None = None
+):
     """The trainer's session for ``name`` on ``images`` (training and evaluation loaders
-    over the same images); ``model_keys`` override ``model.*`` config keys."""
+    over the same images); ``keys`` override config keys (dotted: ``model.compile``)."""
     from reslab.data import DeviceLoader, Loaders, Normalization
     from reslab.models import get_entry
     from reslab.train.config import resolve
@@ -223,7 +281,7 @@ def bench_session(name: str, images, batch: int, device: torch.device, **model_k
 
     recipe = "imagenet-paper" if get_entry(name).family == "imagenet" else "cifar-paper"
     flags = {"model.name": name, "optim.batch_size": batch, "run.device": device.type,
-             **{f"model.{k}": v for k, v in model_keys.items()}}  # fmt: skip
+             **(keys or {})}  # fmt: skip
     config = resolve(recipe, flags=flags)
     norm = Normalization.per_pixel_mean(images)
     common = dict(batch_size=batch, device=device, normalization=norm,
@@ -396,7 +454,8 @@ def step_memory(name: str, device: torch.device, batch: int, checkpoint: bool) -
 
     entry = get_entry(name)
     images = synthetic_images(entry.input_size, batch, _num_classes(entry.family))
-    s = bench_session(name, images, batch, device, checkpoint_activations=checkpoint)
+    keys = {"model.checkpoint_activations": checkpoint, "model.compile": False}
+    s = bench_session(name, images, batch, device, keys)
     step = _reslab_train(s)
     step()  # allocates the momenta; the trainer's zero_grad frees the gradients each step
     _sync(device)
@@ -464,14 +523,36 @@ def _fmt_memory(m: dict | None) -> str:
 
 
 def setup_line(result: dict) -> str:
-    s, env, peak = result["settings"], result["environment"], result["matmul_peak"]
+    s, env = result["settings"], result["environment"]
+    peaks = result.get("matmul_peaks", [result["matmul_peak"]])
+    compiled = "compiled" if s.get("compile") else "eager"
     return (
         f"{env['hardware']}; torch {env['torch']}, {s['threads']} threads; device "
-        f"{s['device']} ({s['precision']}, channels_last); batch {s['batch']}, "
+        f"{s['device']} ({s['precision']}, {compiled}, channels_last); batch {s['batch']}, "
         f"{s['steps']} timed steps after {s['warmup']}; torchvision DataLoader "
-        f"{s['workers']} workers; matmul peak {peak['flops_per_s'] / 1e9:,.1f} GFLOP/s "
-        f"({peak['dtype']}, {peak['size']}^2)"
-    )
+        f"{s['workers']} workers; matmul peak "
+        + ", ".join(f"{p['flops_per_s'] / 1e9:,.1f} GFLOP/s ({p['dtype']}, {p['size']}^2)"
+                    for p in peaks)
+    )  # fmt: skip
+
+
+MATRIX = ("fp32-eager", "fp32-compiled", "bf16-eager", "bf16-compiled")
+
+
+def matrix_markdown(result: dict) -> list[str]:
+    """The training rate per precision x compilation, and each against fp32 eager."""
+    rows = [r for r in result["models"] if r.get("settings")]
+    if not rows:
+        return []
+
+    def cell(r: dict, key: str) -> str:
+        rate, base = r["settings"][key], r["settings"]["fp32-eager"]
+        return "-" if rate is None else f"{rate:,.0f} ({rate / base:.2f}x)"
+
+    return ["", "reslab training step, images/s (against fp32 eager):", "",
+            "| model | " + " | ".join(MATRIX) + " |", "| --- " * (len(MATRIX) + 1) + "|",
+            *(f"| {r['model']} | " + " | ".join(cell(r, k) for k in MATRIX) + " |"
+              for r in rows)]  # fmt: skip
 
 
 def bench_table(result: dict):
@@ -493,6 +574,7 @@ def bench_markdown(result: dict) -> str:
     lines += ["", "Data per model: " + "; ".join(f"{r['model']}: {r['data']}"
                                                   for r in result["models"]) + ".",
               "What each column measures: docs/performance.md.", ""]  # fmt: skip
+    lines[-2:-2] = matrix_markdown(result)
     memory = [r["memory"] for r in result["models"] if r["memory"]]
     if memory:
         lines[-1:-1] = [f"Peak memory at batch {memory[0]['batch']}: {memory[0]['method']}; "

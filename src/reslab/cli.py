@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from reslab.errors import ReslabError
+from reslab.errors import OptionError, ReslabError
 
 app = typer.Typer(
     name="reslab",
@@ -501,26 +501,44 @@ def bench_cmd(
     memory_batch: Annotated[
         int | None, typer.Option(help="Batch of the memory measurement (default --batch).")
     ] = None,
+    precision: Annotated[
+        str, typer.Option(help="The reslab column's precision: auto (the trainer's), fp32, bf16.")
+    ] = "auto",
+    compile_: Annotated[
+        str,
+        typer.Option("--compile", help="The reslab column's torch.compile: auto, on or off."),
+    ] = "auto",
+    matrix: Annotated[
+        bool, typer.Option("--matrix", help="Also train steps under fp32/bf16 x eager/compiled.")
+    ] = False,
     out: Annotated[
         Path | None, typer.Option(help="Folder to write bench.json and bench.md into.")
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Training and inference images/s: reslab against the torchvision pipeline."""
-    from reslab.bench import DEFAULT_MODELS, BenchOptions, bench_table, run_bench, write_outputs
+    from reslab import bench
 
-    opts = BenchOptions(
-        models=tuple(model or DEFAULT_MODELS), device=device, batch=batch, steps=steps,
+    compiled = {"auto": "auto", "on": True, "off": False}
+    if compile_ not in compiled:
+        raise OptionError(f"--compile must be auto, on or off; got {compile_!r}")
+    if precision not in ("auto", "fp32", "bf16"):
+        raise OptionError(f"--precision must be auto, fp32 or bf16; got {precision!r}")
+    opts = bench.BenchOptions(
+        models=tuple(model or bench.DEFAULT_MODELS), device=device, batch=batch, steps=steps,
         warmup=warmup, data=data, root=str(root) if root else None, workers=workers,
-        threads=threads, memory=memory, memory_batch=memory_batch,
+        threads=threads, memory=memory, memory_batch=memory_batch, precision=precision,
+        compile=compiled[compile_], matrix=matrix,
     )  # fmt: skip
     with err_console.status("benchmarking") as status:
-        result = run_bench(opts, note=lambda text: status.update(text))
+        result = bench.run_bench(opts, note=lambda text: status.update(text))
     if as_json:
         _print_json(result)
     else:
-        console.print(bench_table(result))
-    for path in write_outputs(result, out) if out is not None else ():
+        console.print(bench.bench_table(result))
+        for line in bench.matrix_markdown(result):
+            console.print(line, markup=False)
+    for path in bench.write_outputs(result, out) if out is not None else ():
         err_console.print(f"wrote {path}")
 
 

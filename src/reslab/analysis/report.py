@@ -37,7 +37,7 @@ FIG6_RESNETS = ("resnet20", "resnet32", "resnet44", "resnet56", "resnet110")
 FIG6_DEEP = ("resnet110", "resnet1202")
 FIG7 = ("plain20", "plain56", "resnet20", "resnet56", "resnet110")
 PAPER_CIFAR_ITERATIONS = 64_000  # Sec. 4.2: "terminate training at 64k iterations"
-BUDGETS = ("paper", "short", "smoke")  # report order; others (e.g. "custom") follow
+BUDGETS = ("paper", "medium", "short", "smoke")  # report order; others (e.g. "custom") follow
 
 JPEG_NOTE = (
     "**About the data.** These runs use a JPEG copy of CIFAR-10 (quality 75, 4:2:0 chroma "

@@ -27,7 +27,10 @@ class ModelConfig:
     name: str = "resnet20"
     options: dict[str, Any] = field(default_factory=dict)  # create_model(name, **options)
     channels_last: bool = True
-    compile: bool = False  # torch.compile the training step's model
+    # torch.compile the training step's model; "auto": when the run is long enough to repay
+    # the compilation and the compiler works here (reslab.train.runtime). config.yaml
+    # records what was chosen.
+    compile: Literal["auto"] | bool = "auto"
     sync_bn: bool = False  # batch statistics over all ranks under DDP
     # Recompute each unit's activations in the backward pass instead of keeping them: less
     # memory (ResNet-1202 at batch 128 on one GPU), ~1/3 more compute, the same numbers.
@@ -98,7 +101,9 @@ class ScheduleConfig:
 class RunConfig:
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    # bf16 autocast on CUDA, fp32 on CPU; fp16 uses a gradient scaler.
+    # The paper trained in fp32. "auto": bf16 autocast on CUDA and on CPUs with bf16 matrix
+    # units (AMX, AVX-512-BF16), fp32 elsewhere (reslab.train.runtime); config.yaml records
+    # what was chosen. fp16 uses a gradient scaler. fp32 master weights in every case.
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     log_every: int = 50  # iterations between train records (and NaN / warm-up checks)
     eval_every: int = 0  # iterations between evaluations; 0 = once per epoch
@@ -245,7 +250,14 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
-        return _coerce(inner[0], value, key)
+        if len(inner) == 1:
+            return _coerce(inner[0], value, key)
+        for option in inner:  # the first member that takes the value
+            with contextlib.suppress(OptionError):
+                return _coerce(option, value, key)
+        raise OptionError(
+            f"{key} must be {' or '.join(_describe(a) for a in inner)}; got {value!r}"
+        )
     if origin is Literal:
         if value not in args:
             allowed = ", ".join(repr(a) for a in args)
@@ -267,6 +279,12 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
     if hint is Any or (isinstance(value, hint) and not (hint is int and isinstance(value, bool))):
         return value
     raise OptionError(f"{key} must be of type {hint.__name__}; got {value!r}")
+
+
+def _describe(hint: Any) -> str:
+    if typing.get_origin(hint) is Literal:
+        return " or ".join(repr(a) for a in typing.get_args(hint))
+    return getattr(hint, "__name__", str(hint))
 
 
 def _merge(into: dict[str, Any], new: dict[str, Any]) -> None:

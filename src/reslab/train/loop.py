@@ -18,13 +18,13 @@ from reslab.train import distributed
 from reslab.train.config import Length, TrainConfig, finalize
 from reslab.train.progress import TrainProgress
 from reslab.train.rundir import RunDir, environment, truncate_metrics
+from reslab.train.runtime import precision_dtype, resolve_runtime
 from reslab.train.schedules import ScheduleEvents, lr_at, plateaued, warmup_applies
 from reslab.train.session import (
     Session,
     build_ema,
     build_model,
     build_optimizer,
-    precision_dtype,
     restore,
     save,
     wrap_model,
@@ -50,7 +50,9 @@ def train(
                 truncate_metrics(out, s.state.iteration)
         run = RunDir(out, tensorboard=s.config.run.tensorboard) if dist.main else None
         if run is not None and not resume:
-            run.write_config(s.config.to_dict(), environment(dist.device, dist.world_size))
+            env = environment(dist.device, dist.world_size)
+            env.update(precision=s.config.run.precision, compiled=s.config.model.compile)
+            run.write_config(s.config.to_dict(), env)
         summary = _loop(s, run, out)
         if run is not None:
             run.write_summary(summary)
@@ -96,10 +98,10 @@ def session_from_loaders(
     if dist.device.type == "cuda":
         # Input shapes are fixed: let cuDNN time its algorithms once and keep the fastest.
         torch.backends.cudnn.benchmark = True
-    config = finalize(config, len(loaders.train), length)
+    config = resolve_runtime(finalize(config, len(loaders.train), length), dist.device)
     model = build_model(config, len(loaders.classes), loaders.in_chans, dist)
     ema = build_ema(model, config.optim.ema_decay)
-    fp16 = precision_dtype(config.run.precision, dist.device) is torch.float16
+    fp16 = precision_dtype(config.run.precision) is torch.float16
     warming = warmup_applies(config.schedule, model.depth)
     state = TrainState(events=ScheduleEvents(warmup_end=None if warming else 0))
     return Session(
@@ -182,7 +184,7 @@ def train_step(s: Session, x: torch.Tensor, y: torch.Tensor, lr: float):
         group["lr"] = lr
     with s.autocast():
         logits = s.model(x)
-        loss = s.criterion(logits, y)
+    loss = s.criterion(logits.float(), y)  # the loss in fp32 under any autocast
     s.optimizer.zero_grad(set_to_none=True)
     if s.scaler is not None:
         s.scaler.scale(loss).backward()
@@ -329,6 +331,8 @@ def _summary(s: Session, status: str) -> dict[str, Any]:
         "params": count_params(s.eval_model),
         "wall_s": st.wall_s,
         "device": str(s.device),
+        "precision": cfg.run.precision,
+        "compiled": cfg.model.compile,
         "world_size": s.dist.world_size,
         "skipped_images": list(s.loaders.skipped),
     }

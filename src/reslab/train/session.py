@@ -16,6 +16,7 @@ from reslab.errors import CheckpointError, OptionError
 from reslab.models import create_model
 from reslab.train.config import TrainConfig
 from reslab.train.distributed import Dist, convert_sync_batchnorm
+from reslab.train.runtime import precision_dtype
 from reslab.train.state import IntervalMeter, TrainState, rng_state, set_rng_state
 
 
@@ -48,17 +49,10 @@ class Session:
         return self.ema.module if self.ema is not None else unwrap(self.model)
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        dtype = precision_dtype(self.config.run.precision, self.device)
+        dtype = precision_dtype(self.config.run.precision)
         if dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=dtype)
-
-
-def precision_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """None = fp32. "auto" is bf16 on CUDA and fp32 on CPU."""
-    if precision == "auto":
-        precision = "bf16" if device.type == "cuda" else "fp32"
-    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
 def build_model(config: TrainConfig, num_classes: int, in_chans: int, dist: Dist) -> nn.Module:

@@ -1,0 +1,94 @@
+"""What ``run.precision: auto`` and ``model.compile: auto`` mean on this machine.
+
+Both are resolved once, when a run's session is built, and the concrete values (``fp32``
+or ``bf16``; ``true`` or ``false``) are what ``config.yaml`` records, so that a resumed run
+keeps the arithmetic it started with on any machine.
+
+- Precision: bf16 autocast on CUDA; on a CPU only when its instruction set has bf16 matrix
+  units (AMX-BF16 or AVX-512-BF16) and a bf16 matmul checks out against fp32. Without
+  them oneDNN emulates bf16, which is slower than fp32 (measured on a 2-core AVX-512 CPU
+  without them: ResNet-20's step at 0.45x of fp32; docs/performance.md).
+- Compilation: ``torch.compile`` when the run is long enough to repay its start-up
+  (tens of seconds on a CPU) and the compiler works here; see :data:`COMPILE_MIN_ITERATIONS`.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import torch
+
+if TYPE_CHECKING:
+    from reslab.train.config import TrainConfig
+
+# A compiled fp32 ResNet-20 step on the 2-core CPU is ~13 % faster than eager, after ~40 s
+# of compilation (docs/performance.md): it pays for itself after ~1,500 iterations there.
+COMPILE_MIN_ITERATIONS = 2000
+
+
+def resolve_runtime(config: TrainConfig, device: torch.device) -> TrainConfig:
+    """``config`` with ``run.precision`` and ``model.compile`` made concrete for ``device``
+    (the schedule must be finalized: its length decides compilation)."""
+    precision = resolve_precision(config.run.precision, device)
+    compile_ = config.model.compile
+    if compile_ == "auto":
+        compile_ = config.schedule.iterations >= COMPILE_MIN_ITERATIONS and compiler_works(
+            device.type
+        )
+    elif compile_ and not compiler_works(device.type):
+        compile_ = False
+    return replace(
+        config,
+        run=replace(config.run, precision=precision),
+        model=replace(config.model, compile=compile_),
+    )
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16"
+    return "bf16" if cpu_bf16_matmul() else "fp32"
+
+
+def precision_dtype(precision: str) -> torch.dtype | None:
+    """The autocast dtype of a concrete precision; None = fp32 (no autocast)."""
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+@functools.cache
+def cpu_bf16_matmul() -> bool:
+    """True when this CPU has bf16 matrix units and a bf16 matmul agrees with fp32."""
+    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    if not any(getattr(torch.cpu, name, lambda: False)() for name in probes):
+        return False
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(64, 64, generator=g), torch.randn(64, 64, generator=g)
+    try:
+        got = (a.bfloat16() @ b.bfloat16()).float()
+    except RuntimeError:
+        return False
+    # bf16 keeps 8 significant bits: 64-term dot products of N(0, 1) agree to ~1 %.
+    return bool(torch.allclose(got, a @ b, rtol=0.05, atol=0.5))
+
+
+@functools.cache
+def compiler_works(device_type: str) -> bool:
+    """Whether ``torch.compile`` (inductor) builds and runs a tiny function here; warns
+    once and returns False when it does not (no C++ compiler, no Triton, ...)."""
+    try:
+        fn = torch.compile(lambda x: torch.relu(x) * 2.0, dynamic=False)
+        x = torch.ones(8, device=device_type)
+        ok = bool((fn(x) == 2.0).all())
+    except Exception as err:  # any compiler failure means: stay eager
+        warnings.warn(
+            f"torch.compile does not work on this machine ({type(err).__name__}: "
+            f"{str(err).splitlines()[0] if str(err) else ''}); training eagerly",
+            stacklevel=2,
+        )
+        return False
+    return ok
