@@ -54,6 +54,25 @@ def test_runs_that_differ_in_more_than_the_pad_value_are_refused(tmp_path: Path)
     assert not (tmp_path / "out.md").exists()
 
 
+def test_precision_made_concrete_must_agree(tmp_path: Path) -> None:
+    """Old runs recorded run.precision "auto" (then fp32 on a CPU); new ones the choice."""
+    _run(tmp_path / "old", pad=None, seed=1, test_err=19.0)  # "auto" on a CPU
+    new = _run(tmp_path / "new", pad="black", seed=1, test_err=19.5)
+    config = yaml.safe_load((new / "config.yaml").read_text())
+    config["run"]["precision"], config["model"]["compile"] = "fp32", True
+    (new / "config.yaml").write_text(yaml.safe_dump(config))
+    old = yaml.safe_load((tmp_path / "old" / "config.yaml").read_text())
+    old["run"]["precision"] = "auto"
+    (tmp_path / "old" / "config.yaml").write_text(yaml.safe_dump(old))
+    text = write_pad_value_table([tmp_path], tmp_path / "t.md").read_text()
+    assert "| black | 1 | 19.50 | 5.00 | fp32 | yes |" in text
+    assert "| mean | 1 | 19.00 | 5.00 | fp32 | no |" in text
+    config["run"]["precision"] = "bf16"
+    (new / "config.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(ReslabError, match=r"different precisions \(bf16, fp32\)"):
+        write_pad_value_table([tmp_path], tmp_path / "t.md")
+
+
 def test_module_entry_point(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _run(tmp_path / "runs" / "a", pad="black", seed=0, test_err=19.0)
     main([str(tmp_path / "t.md"), str(tmp_path / "runs")])

@@ -26,17 +26,33 @@ from reslab.errors import ReslabError
 
 DEFAULT = "mean"  # what runs from before the flag did (data/loaders.py)
 ARMS = ("mean", "black")
-# Keys free to differ between the compared runs: the compared ones, and where a run's data
-# lives, how it is logged and checkpointed, which device ran it.
+# Keys free to differ between the compared runs: the compared ones, where a run's data
+# lives, how it is logged and checkpointed, which device ran it, and torch.compile (the same
+# function up to float round-off; the table shows it). run.precision must agree once made
+# concrete (:func:`precision`).
 IGNORED = frozenset(
     {"run.seed", "data.pad_value", "data.root", "data.source", "data.workers",
      "data.eval_batch_size", "run.log_every", "run.checkpoint_every", "run.tensorboard",
-     "run.device"}
+     "run.device", "model.compile", "run.precision"}
 )  # fmt: skip
 
 
 def pad_value(run: Run) -> str:
     return str((run.config.get("data") or {}).get("pad_value", DEFAULT))
+
+
+def precision(run: Run) -> str:
+    """The arithmetic a run trained in. Runs from before ``run.precision`` was made concrete
+    recorded "auto", which then meant bf16 on CUDA and fp32 elsewhere."""
+    value = str((run.config.get("run") or {}).get("precision", "fp32"))
+    if value != "auto":
+        return value
+    device = str((run.summary or {}).get("device") or run.env.get("device") or "cpu")
+    return "bf16" if device.startswith("cuda") else "fp32"
+
+
+def compiled(run: Run) -> str:
+    return "yes" if (run.config.get("model") or {}).get("compile") is True else "no"
 
 
 def check_comparable(runs: Sequence[Run]) -> None:
@@ -58,6 +74,12 @@ def check_comparable(runs: Sequence[Run]) -> None:
         if len(values) > 1:
             raise ReslabError(f"the finished runs differ in their summary's {field}: "
                               f"{'; '.join(sorted(values))}")  # fmt: skip
+    precisions = {precision(r) for r in runs}
+    if len(precisions) > 1:
+        raise ReslabError(
+            f"the runs trained in different precisions ({', '.join(sorted(precisions))}); "
+            "compare runs of one precision (--set run.precision=fp32)"
+        )
     bad = sorted({pad_value(r) for r in runs} - set(ARMS))
     if bad:
         raise ReslabError(f"unknown data.pad_value {', '.join(bad)}; expected one of {ARMS}")
@@ -83,8 +105,8 @@ def pad_value_markdown(runs: Sequence[Run], base: Path) -> str:
         f"Model {first.label}, recipe `{first.recipe}`, {iterations or '-'} iterations, "
         f"data {done[0].data if done else '-'}. Errors are final test top-1 errors (%).",
         "",
-        "| pad value | seed | test err % | final train err % | wall | run |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| pad value | seed | test err % | final train err % | precision | compiled | wall | run |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in runs:
         s = r.summary or {}
@@ -93,6 +115,7 @@ def pad_value_markdown(runs: Sequence[Run], base: Path) -> str:
         lines.append(
             f"| {pad_value(r)} | {r.seed} | {err} | "
             f"{f'{train:.2f}' if r.finished and train is not None else '-'} | "
+            f"{precision(r)} | {compiled(r)} | "
             f"{_minutes(s.get('wall_s')) if r.finished else '-'} | [{_rel(r.path, base)}]"
             f"({_rel(r.path, base)}) |"
         )
