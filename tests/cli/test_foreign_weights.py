@@ -45,6 +45,10 @@ def test_eval_scores_akamaster_weights_as_their_authors_did(cli, real_source, tm
         ref, real_source, IMAGENET_MEAN, IMAGENET_STD
     )
 
+    code, out, err = cli(*args[:-1], "--out", str(tmp_path / "e0"))  # the table, no --json
+    assert code == 0, err
+    assert "resnet20 (foreign weights) on cifar10-jpeg test" in out
+
     mean, std = (0.49, 0.48, 0.45), (0.25, 0.24, 0.26)
     given = f"{','.join(map(str, mean))}/{','.join(map(str, std))}"
     code, out, err = cli(*args, "--out", str(tmp_path / "e2"), "--normalization", given)
