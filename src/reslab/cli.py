@@ -188,7 +188,18 @@ RootOpt = Annotated[
     Path | None, typer.Option(help="Data root (default $RESLAB_DATA or ~/.cache/reslab).")
 ]
 CheckpointArg = Annotated[
-    Path, typer.Argument(help="A checkpoint file, or a run directory (its best checkpoint).")
+    Path,
+    typer.Argument(
+        help="A checkpoint file, a run directory (its best checkpoint), or foreign weights "
+        "(torchvision ImageNet ResNet, akamaster/pytorch_resnet_cifar10)."
+    ),
+]
+NormalizationOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Input normalisation instead of the recorded one: 'imagenet' (per-channel "
+        "mean/std, the default for foreign weights) or MEAN,MEAN,MEAN/STD,STD,STD."
+    ),
 ]
 
 
@@ -225,6 +236,7 @@ def eval_cmd(
     skip_bad: Annotated[
         bool, typer.Option("--skip-bad", help="Skip unreadable images instead of failing.")
     ] = False,
+    normalization: NormalizationOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Top-1/top-5 error and loss of a checkpoint under the paper's test protocols."""
@@ -243,7 +255,7 @@ def eval_cmd(
             record = evaluate_checkpoint(
                 checkpoint, data, protocol=protocol, flip=flip, batch_size=batch_size, out=out,
                 device=device, workers=workers, root=root, skip_bad=skip_bad, split=split,
-                subset_per_class=subset_per_class,
+                subset_per_class=subset_per_class, normalization=normalization,
             )  # fmt: skip
     for w in caught:
         typer.echo(f"reslab: warning: {w.message}", err=True)
@@ -262,6 +274,7 @@ def predict_cmd(
     topk: Annotated[int, typer.Option(help="Classes to show per image.")] = 5,
     batch_size: Annotated[int, typer.Option(help="Images per batch.")] = 64,
     device: DeviceOpt = "auto",
+    normalization: NormalizationOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Class probabilities of images; unreadable files are named on stderr (exit 1)."""
@@ -269,7 +282,7 @@ def predict_cmd(
     from reslab.evaluate.predict import predict
 
     results, failures = predict(checkpoint, inputs, topk=topk, batch_size=batch_size,
-                                device=device)  # fmt: skip
+                                device=device, normalization=normalization)  # fmt: skip
     if as_json:
         _print_json(results)
     elif results:
@@ -329,9 +342,7 @@ def recalibrate_bn_cmd(
 
 @app.command("export")
 def export_cmd(
-    checkpoint: Annotated[
-        Path, typer.Argument(help="A checkpoint file, or a run directory (its best checkpoint).")
-    ],
+    checkpoint: CheckpointArg,
     fmt: Annotated[
         str,
         typer.Option("--format", "-f", help="onnx, torchscript, exported-program or torchvision."),
@@ -351,13 +362,15 @@ def export_cmd(
             "round-off, at least 1e-4).",
         ),
     ] = None,
+    normalization: NormalizationOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Export a checkpoint, verified against PyTorch, with a JSON sidecar of its metadata."""
     from reslab.evaluate.export import export_checkpoint, summary_lines
 
     with err_console.status(f"exporting {checkpoint} as {fmt} and verifying it"):
-        sidecar = export_checkpoint(checkpoint, out, fmt, fold_bn=fold_bn, opset=opset, atol=atol)
+        sidecar = export_checkpoint(checkpoint, out, fmt, fold_bn=fold_bn, opset=opset,
+                                    atol=atol, normalization=normalization)  # fmt: skip
     if as_json:
         _print_json(sidecar)
     else:

@@ -147,6 +147,24 @@ def test_padding_is_zero_after_normalisation() -> None:
     assert pad.any() and (x.permute(1, 0, 2, 3)[:, pad] == 0).all()
 
 
+def test_black_padding_is_black_before_normalisation() -> None:
+    """pad_value="black" pads the pixels with 0 and normalises the crop (torchvision-style);
+    "mean" (default) pads the normalised image with 0. With per-channel statistics the
+    image pixels are the same either way: only the padding differs."""
+    data = coordinates(64)
+    pad = collect(loader(data).batches(0))[0][:, 0] == 0  # (N, H, W): where padding landed
+    mean, std = torch.tensor([0.5, 0.4, 0.3]), torch.tensor([0.2, 0.25, 0.5])
+    norm = Normalization.from_channel_stats(mean.tolist(), std.tolist())
+    as_mean = collect(loader(data, normalization=norm).batches(0))[0].permute(1, 0, 2, 3)
+    black = collect(loader(data, normalization=norm, pad_value="black").batches(0))[0]
+    black = black.permute(1, 0, 2, 3)  # (C, N, H, W)
+    assert pad.any() and (as_mean[:, pad] == 0).all()
+    torch.testing.assert_close(black[:, pad], (-mean / std)[:, None].expand(3, int(pad.sum())))
+    torch.testing.assert_close(black[:, ~pad], as_mean[:, ~pad])
+    with pytest.raises(OptionError, match="pad_value must be one of 'mean', 'black'"):
+        loader(data, pad_value="grey")
+
+
 def test_no_augmentation_when_asked_or_when_evaluating() -> None:
     data = coordinates(64)
     for ld in (loader(data, augment=False), loader(data, train=False)):

@@ -33,7 +33,7 @@ def test_outputs_gradients_and_bn_statistics_are_identical(name: str) -> None:
     # BN statistics move once per step, not again in the backward's recomputation.
     for n in buffers:
         assert torch.equal(buffers[n], buffers_c[n]), n
-    assert int(buffers_c["layer1.0.bn1.num_batches_tracked"]) == 1
+    assert int(buffers_c["layer1.0.bn2.num_batches_tracked"]) == 1
 
 
 def test_checkpointing_is_skipped_without_gradients() -> None:

@@ -119,3 +119,12 @@ def test_initialisation_follows_the_paper() -> None:
     assert conv.weight.std().item() == pytest.approx(std, rel=0.1)
     assert (model.layer2[1].bn1.weight == 1).all()
     assert (model.layer2[1].bn1.bias == 0).all()
+
+
+def test_quoted_figures_belong_to_the_default_model() -> None:
+    """Issue 17: Table 2's 27.88 % is ResNet-18 with option A, not the default B; ResNet-1001's
+    4.92 % and 10.2M are in the 2016 paper's Table 4 only."""
+    r18 = get_entry("resnet18")
+    assert r18.defaults["shortcut"] == "B" and r18.paper.top1_err is None
+    assert "option A" in r18.paper.source
+    assert get_entry("preact_resnet1001").paper.source == "2016 Table 4"

@@ -29,6 +29,17 @@ def test_cifar_paper_is_the_papers_protocol() -> None:
     assert not c.optim.nesterov and c.optim.label_smoothing == 0
 
 
+def test_departure_flags_default_to_the_papers_values() -> None:
+    d = resolve("cifar-paper").data
+    assert d.pad_value == "mean" and d.color_pca  # the authors' Torch code; 2015 Sec. 3.4
+    c = resolve("cifar-paper", sets=["data.pad_value=black", "data.color_pca=false"])
+    assert c.data.pad_value == "black" and not c.data.color_pca
+    with pytest.raises(OptionError, match=r"data\.pad_value must be one of 'mean', 'black'"):
+        resolve("cifar-paper", sets=["data.pad_value=grey"])
+    d = resolve("imagenet-paper").data  # mean subtraction only, with the colour augmentation
+    assert d.normalization == "per_pixel_mean" and d.color_pca
+
+
 def test_precedence(tmp_path: Path) -> None:
     file = tmp_path / "over.yaml"
     file.write_text("optim: {lr: 0.05, batch_size: 64}\nmodel: {options: {shortcut: B}}\n")

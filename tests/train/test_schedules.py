@@ -38,6 +38,17 @@ def test_resnet110_warms_up_at_0_01_until_the_error_falls_below_80_percent() -> 
     assert lr_at(32_000, s, 0.1, events) == pytest.approx(0.01)
 
 
+@pytest.mark.parametrize("length", [None, ("iterations", 4_000)])
+def test_preact_recipe_warms_up_every_depth_for_a_fixed_400_iterations(length) -> None:
+    """2016, Appendix: lr 0.01 for the first 400 iterations of every CIFAR run, then 0.1;
+    a shorter budget scales the milestones but not the warm-up."""
+    s = _schedule("cifar-preact-paper", length)
+    assert s.warmup_iterations == 400 and not warmup_applies(s, depth=20)
+    events = ScheduleEvents()  # nothing recorded: the warm-up is a function of the step
+    assert [lr_at(i, s, 0.1, events) for i in (0, 399, 400)] == [0.01, 0.01, 0.1]
+    assert lr_at(s.milestones[0], s, 0.1, events) == pytest.approx(0.01)
+
+
 @pytest.mark.parametrize(("length", "milestones"), [
     (("iterations", 8_000), (4_000, 6_000)),
     (("iterations", 128_000), (64_000, 96_000)),

@@ -36,6 +36,9 @@ from reslab.data.transforms import (
 )
 from reslab.errors import OptionError, check_choice
 
+# What the 4-pixel CIFAR padding holds: the mean colour (pad after normalising) or black.
+PAD_VALUES = ("mean", "black")
+
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
@@ -109,9 +112,17 @@ class DeviceLoader:
 
     The split lives on ``device`` as uint8; a batch is one gather of images, a normalisation
     and (training, ``augment``) one gather that pads by ``pad``, crops and mirrors every
-    sample at its own offset (He et al. 2015, Sec. 4.2). The epoch's order and augmentation
-    parameters are drawn on the CPU once per epoch (identical on every device type) and
-    copied over; iterating never waits for the host.
+    sample at its own offset (He et al. 2015, Sec. 4.2).
+
+    ``pad_value`` (a departure flag, docs/departures.md): ``"mean"`` pads after the
+    normalisation, so padded pixels are 0, the mean colour, as the authors' Torch code does
+    (fb.resnet.torch's cifar10.lua: ColorNormalize, then RandomCrop(32, 4) zero-pads);
+    ``"black"`` pads the uint8 image with black and normalises the crop, as torchvision-style
+    pipelines do (RandomCrop(32, padding=4) before ToTensor and Normalize). With a per-pixel
+    mean, "black" also subtracts the mean image at the crop's positions, not the source's.
+
+    The epoch's order and augmentation parameters are drawn on the CPU once per epoch
+    (identical on every device type) and copied over; iterating never waits for the host.
     """
 
     def __init__(
@@ -128,9 +139,12 @@ class DeviceLoader:
         world_size: int = 1,
         channels_last: bool = False,
         pad: int = 4,
+        pad_value: str = "mean",
     ) -> None:
+        check_choice("pad_value", pad_value, PAD_VALUES)
         self.plan = _Plan(len(data), batch_size=batch_size, train=train, seed=seed, rank=rank,
                           world_size=world_size)  # fmt: skip
+        self.pad_value = pad_value
         self.device = torch.device(device)
         self.train, self.augment, self.pad = train, augment and train, pad
         self.channels_last = channels_last
@@ -168,9 +182,13 @@ class DeviceLoader:
             span = plan.positions(b)
             pos = slice(span.start, span.stop)
             index = order[pos] if order is not None else pos
-            x = self.normalization.apply(self.images[index])
-            if params is not None:
-                x = pad_crop_flip(x, params[pos], self.pad)
+            x = self.images[index]
+            if params is None:
+                x = self.normalization.apply(x)
+            elif self.pad_value == "black":  # pad the uint8 pixels with 0, then normalise
+                x = self.normalization.apply(pad_crop_flip(x, params[pos], self.pad))
+            else:  # normalise, then pad with 0: the mean colour
+                x = pad_crop_flip(self.normalization.apply(x), params[pos], self.pad)
             yield _layout(x, self.channels_last), self.labels[index]
 
 
@@ -350,6 +368,7 @@ def make_loaders(
     eval_batch_size: int | None = None,
     workers: int | None = None,
     color_pca: bool = True,
+    pad_value: str = "mean",
 ) -> Loaders:
     """Train, test and (with ``val_split`` > 0) validation loaders for ``source``.
 
@@ -357,7 +376,8 @@ def make_loaders(
     ``batch_size``) is per process. ``val_split`` holds out that many training images,
     class-balanced, the same for every seed (the paper's 45k/5k is 5000). Subsets are
     class-balanced and fixed too. Normalisation statistics come from the training images
-    that remain. ``workers`` and ``color_pca`` concern large images only.
+    that remain. ``workers`` and ``color_pca`` concern large images only, ``pad_value``
+    (see :class:`DeviceLoader`) small ones.
     """
     check_choice("normalization_kind", normalization_kind, ("per_pixel_mean", "per_channel"))
     if source.small:
@@ -376,7 +396,7 @@ def make_loaders(
         return {"batch_size": eval_batch_size or batch_size, "train": False}
 
     if source.small:
-        loaders = {split: DeviceLoader(d, **batching(split), **options)
+        loaders = {split: DeviceLoader(d, **batching(split), pad_value=pad_value, **options)
                    for split, d in data.items()}  # fmt: skip
         h, w = train.size
         input_size, in_chans = (h if h == w else (h, w)), train.channels
@@ -389,6 +409,7 @@ def make_loaders(
         "source": str(source.path), "name": source.name, "format": source.format,
         "loader": "device" if source.small else "streaming", "classes": len(source.classes),
         "input_size": input_size, "normalization": norm.kind, "augment": augment,
+        **({"pad_value": pad_value} if source.small else {"color_pca": color_pca}),
         "test_split": source.test_split, "val_split": val_split,
         "train_subset_per_class": train_subset_per_class,
         "test_subset_per_class": test_subset_per_class,

@@ -12,6 +12,11 @@ from reslab.data.imageset import ImageSet
 from reslab.errors import DataError
 
 KINDS = ("per_pixel_mean", "per_channel", "per_channel_mean")
+# The per-channel ImageNet statistics of torchvision's recipes, which most third-party
+# weights (torchvision's ImageNet ResNets, akamaster/pytorch_resnet_cifar10) trained with.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+PRESETS = {"imagenet": (IMAGENET_MEAN, IMAGENET_STD)}
 _CHUNK = 2048  # images per step when summing (bounded memory)
 
 
@@ -47,6 +52,31 @@ class Normalization:
         if std is None:
             return cls(m, torch.ones_like(m), "per_channel_mean")
         return cls(m, torch.tensor(std, dtype=torch.float32)[:, None, None], "per_channel")
+
+    @classmethod
+    def parse(cls, spec: str, channels: int) -> Normalization:
+        """A normalisation given by name (``imagenet``) or as ``M1,M2,M3/S1,S2,S3``
+        (per-channel mean and std, pixels in [0, 1]; without ``/STD``, unit std)."""
+        if spec in PRESETS:
+            mean, std = PRESETS[spec]
+        else:
+            m, sep, s = spec.partition("/")
+            try:
+                mean = [float(v) for v in m.split(",")]
+                std = [float(v) for v in s.split(",")] if sep else None
+            except ValueError:
+                raise DataError(
+                    f"normalization {spec!r}: expected {' or '.join(PRESETS)} or "
+                    "MEAN,MEAN,MEAN/STD,STD,STD (pixels in [0, 1])"
+                ) from None
+        if len(mean) != channels or (std is not None and len(std) != len(mean)):
+            raise DataError(
+                f"normalization {spec!r} gives {len(mean)} means and "
+                f"{len(std) if std else 0} stds; the model takes {channels} channels"
+            )
+        if std is not None and min(std) <= 0:
+            raise DataError(f"normalization {spec!r}: every std must be positive")
+        return cls.from_channel_stats(mean, std)
 
     def apply(self, x: torch.Tensor) -> torch.Tensor:
         """uint8 (B, C, H, W) to normalised float32 (B, C, H, W) on ``x``'s device."""

@@ -15,8 +15,10 @@ def eval_table(record: dict[str, Any]) -> Table:
         views = f"resize {p['resize']}, crop {p['crop']}"
     else:
         views = "whole image at {}x{}".format(*p["input_size"])
+    # Foreign weights (a torchvision or akamaster file) record no iteration.
+    at = "foreign weights" if c["iteration"] is None else f"iteration {c['iteration']}"
     table = Table(
-        title=f"{c['model']['name']} (iteration {c['iteration']}) on {d['name']} {d['split']}",
+        title=f"{c['model']['name']} ({at}) on {d['name']} {d['split']}",
         show_header=False,
     )
     table.add_column(style="bold")

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
-from reslab.checkpoint import atomic_path, load_checkpoint, model_from_checkpoint
+from reslab.checkpoint import atomic_path, model_from_checkpoint
 from reslab.data import BadImage, Normalization, Source, open_source, read_image
 from reslab.data.imageset import subset_indices
 from reslab.data.loaders import default_workers
@@ -68,11 +68,14 @@ class Loaded:
         return self.model.conv1.in_channels
 
 
-def load_for_eval(checkpoint: str | Path, device: torch.device) -> Loaded:
-    from reslab.checkpoint import resolve_checkpoint
+def load_for_eval(
+    checkpoint: str | Path, device: torch.device, normalization: str | None = None
+) -> Loaded:
+    """A checkpoint (file or RUN_DIR) or foreign weights (:mod:`reslab.evaluate.loading`)
+    ready to score; ``normalization`` replaces the recorded one."""
+    from reslab.evaluate.loading import load_any
 
-    path = resolve_checkpoint(checkpoint)
-    ckpt = load_checkpoint(path)
+    path, ckpt = load_any(checkpoint, normalization=normalization)
     model = model_from_checkpoint(ckpt).eval().to(device)
     return Loaded(path, ckpt, model, Normalization.from_dict(ckpt["normalization"]), device)
 
@@ -284,15 +287,17 @@ def evaluate_checkpoint(
     skip_bad: bool = False,
     split: str | None = None,
     subset_per_class: int | None = None,
+    normalization: str | None = None,
 ) -> dict[str, Any]:
-    """Evaluate ``checkpoint`` (file or RUN_DIR) on ``data``'s test split; write
+    """Evaluate ``checkpoint`` (file or RUN_DIR, or foreign weights) on ``data``'s test
+    split, normalised as recorded or by ``normalization``; write
     ``eval.json`` and ``confusion.png`` to ``out`` (default :func:`default_out_dir`) and
     return the ``eval.json`` record (with ``"out"``, the directory, added)."""
     start = time.perf_counter()
     if out is not None and Path(out).exists() and not Path(out).is_dir():
         raise OptionError(f"--out {out}: a file is in the way; --out names a directory")
     dev = resolve_device(device)
-    loaded = load_for_eval(checkpoint, dev)
+    loaded = load_for_eval(checkpoint, dev, normalization)
     proto = make_protocol(protocol, loaded.ckpt["input_size"], flip=flip)
     source = open_source(data, root=root, skip_bad=skip_bad)
     check_classes(source, loaded)

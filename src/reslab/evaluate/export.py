@@ -33,9 +33,7 @@ from torch import Tensor, nn
 
 from reslab.checkpoint import (
     atomic_path,
-    load_checkpoint,
     model_from_checkpoint,
-    resolve_checkpoint,
     unwrap,
 )
 from reslab.errors import ExportError, OptionError, check_choice
@@ -87,8 +85,10 @@ def export_checkpoint(
     fold_bn: bool = False,
     opset: int | None = None,
     atol: float | None = None,
+    normalization: str | None = None,
 ) -> dict[str, Any]:
-    """Export a checkpoint (file or RUN_DIR) to ``out`` and write the sidecar ``out.json``.
+    """Export a checkpoint (file or RUN_DIR, or foreign weights; ``normalization`` replaces
+    the recorded one in the sidecar) to ``out`` and write the sidecar ``out.json``.
 
     Returns the sidecar's contents. Raises :class:`ExportError` when ``out`` cannot be
     written or the artefact (or the BN folding) misses the tolerance (``atol`` where given,
@@ -97,7 +97,9 @@ def export_checkpoint(
     out = Path(out)
     check_options(fmt, fold_bn=fold_bn, opset=opset, atol=atol)
     check_writable(out)
-    ckpt = load_checkpoint(checkpoint)
+    from reslab.evaluate.loading import load_any
+
+    path, ckpt = load_any(checkpoint, normalization=normalization)
     model = model_from_checkpoint(ckpt).eval()
     in_chans, size = model.conv1.in_channels, int(ckpt["input_size"])
     inputs = sample_inputs(in_chans, size)
@@ -124,7 +126,7 @@ def export_checkpoint(
         "bn_folding": asdict(folding) if folding else None,
         "verification": asdict(verification),
         "source": {
-            "checkpoint": str(resolve_checkpoint(checkpoint)),
+            "checkpoint": str(path),
             "iteration": ckpt.get("iteration"),
         },
         "versions": versions(fmt),

@@ -108,10 +108,12 @@ def predict(
     topk: int = 5,
     batch_size: int = 64,
     device: str = "auto",
+    normalization: str | None = None,
 ) -> tuple[list[dict[str, Any]], list[Failure]]:
-    """Load ``checkpoint`` (file or RUN_DIR) and predict every image of ``inputs`` (files
+    """Load ``checkpoint`` (file or RUN_DIR, or foreign weights; ``normalization`` replaces
+    the recorded one) and predict every image of ``inputs`` (files
     and folders). Returns the predictions and the inputs that failed."""
-    loaded = load_for_eval(checkpoint, resolve_device(device))
+    loaded = load_for_eval(checkpoint, resolve_device(device), normalization)
     files, failures = expand_inputs(inputs)
     results, bad = predict_files(loaded, files, topk=topk, batch_size=batch_size)
     return results, failures + bad

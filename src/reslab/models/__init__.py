@@ -7,6 +7,7 @@ from reslab.models.blocks import (
     PreActBottleneck,
     ZeroPadShortcut,
 )
+from reslab.models.features import FeatureInfo, ResNetFeatures
 from reslab.models.profile import complexity, count_macs, count_params, describe
 from reslab.models.registry import PaperFigures, create_model, get_entry, list_models, register
 from reslab.models.resnet import ResNet, cifar_resnet
@@ -15,10 +16,12 @@ from reslab.models.weights import load_torchvision, save_torchvision
 __all__ = [
     "BasicBlock",
     "Bottleneck",
+    "FeatureInfo",
     "PaperFigures",
     "PreActBasicBlock",
     "PreActBottleneck",
     "ResNet",
+    "ResNetFeatures",
     "ZeroPadShortcut",
     "cifar_resnet",
     "complexity",

@@ -161,10 +161,21 @@ class _PreActUnit(Unit):
     Where a projection shortcut exists it reads the pre-activated input, as in the
     authors' code; an identity or zero-pad shortcut reads the raw input, so that the
     signal propagates unchanged from unit to unit.
+
+    The network's first unit (``first=True``) has no BN-ReLU of its own: the stem's
+    conv-BN-ReLU is "the first activation right after conv1 and before splitting into two
+    paths" (2016, Appendix), so both its paths read the activated stem output. This is
+    fb.resnet.torch's ``preresnet.lua`` "first" block, applied to the first unit only
+    (its ``layer()`` hands the type to every unit of stage 1, which would drop the
+    pre-activation of units 2..n that Fig. 4e gives them). Such a unit has no ``bn1``.
     """
 
     preact = True
     downsample: nn.Module | None
+    bn1: nn.BatchNorm2d | None
+
+    def _pre(self, x: Tensor) -> Tensor:
+        return x if self.bn1 is None else self.relu(self.bn1(x))
 
     def _shortcut(self, x: Tensor, pre: Tensor) -> Tensor:
         if self.downsample is None:
@@ -179,11 +190,18 @@ class PreActBasicBlock(_PreActUnit):
     convs = 2
 
     def __init__(
-        self, in_ch: int, width: int, stride: int, shortcut: Shortcut, stride_on_1x1: bool = True
+        self,
+        in_ch: int,
+        width: int,
+        stride: int,
+        shortcut: Shortcut,
+        stride_on_1x1: bool = True,
+        *,
+        first: bool = False,
     ) -> None:
         super().__init__(shortcut)
         del stride_on_1x1
-        self.bn1 = nn.BatchNorm2d(in_ch)
+        self.bn1 = None if first else nn.BatchNorm2d(in_ch)
         self.conv1 = conv3x3(in_ch, width, stride)
         self.bn2 = nn.BatchNorm2d(width)
         self.conv2 = conv3x3(width, width)
@@ -191,7 +209,7 @@ class PreActBasicBlock(_PreActUnit):
         self.downsample = make_shortcut(shortcut, in_ch, width, stride, with_bn=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        pre = self.relu(self.bn1(x))
+        pre = self._pre(x)
         out = self.conv1(pre)
         out = self.conv2(self.relu(self.bn2(out)))
         return out + self._shortcut(x, pre)
@@ -211,12 +229,19 @@ class PreActBottleneck(_PreActUnit):
     convs = 3
 
     def __init__(
-        self, in_ch: int, width: int, stride: int, shortcut: Shortcut, stride_on_1x1: bool = True
+        self,
+        in_ch: int,
+        width: int,
+        stride: int,
+        shortcut: Shortcut,
+        stride_on_1x1: bool = True,
+        *,
+        first: bool = False,
     ) -> None:
         super().__init__(shortcut)
         out_ch = width * self.expansion
         s1, s3 = (stride, 1) if stride_on_1x1 else (1, stride)
-        self.bn1 = nn.BatchNorm2d(in_ch)
+        self.bn1 = None if first else nn.BatchNorm2d(in_ch)
         self.conv1 = conv1x1(in_ch, width, s1)
         self.bn2 = nn.BatchNorm2d(width)
         self.conv2 = conv3x3(width, width, s3)
@@ -226,7 +251,7 @@ class PreActBottleneck(_PreActUnit):
         self.downsample = make_shortcut(shortcut, in_ch, out_ch, stride, with_bn=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        pre = self.relu(self.bn1(x))
+        pre = self._pre(x)
         out = self.conv1(pre)
         out = self.conv2(self.relu(self.bn2(out)))
         out = self.conv3(self.relu(self.bn3(out)))

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import fnmatch
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from os import PathLike
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from reslab.errors import OptionError, unknown
 from reslab.models.resnet import ResNet
+
+if TYPE_CHECKING:
+    from reslab.models.features import ResNetFeatures
 
 Family = Literal["imagenet", "cifar"]
 NATIVE_INPUT: dict[str, int] = {"imagenet": 224, "cifar": 32}
@@ -98,18 +101,44 @@ def list_models(pattern: str | None = None) -> list[str]:
     return sorted(names, key=_sort_key)
 
 
-def create_model(name: str, *, weights: WeightsSource | None = None, **options: object) -> ResNet:
+def create_model(
+    name: str,
+    *,
+    weights: WeightsSource | None = None,
+    features_only: bool = False,
+    out_indices: Sequence[int] | None = None,
+    **options: object,
+) -> ResNet | ResNetFeatures:
     """Build the registered model ``name``; ``options`` override its defaults.
 
-    ``weights`` loads a reslab checkpoint (file or RUN_DIR) or a torchvision ResNet state
-    dict (file or mapping); the weights then decide the options they fix, and any option
-    given must agree with them (see :mod:`reslab.models.weights`).
+    ``weights`` loads a reslab checkpoint (file or RUN_DIR) or a bare state dict in a
+    layout reslab reads (torchvision's ImageNet ResNets, akamaster/pytorch_resnet_cifar10's
+    CIFAR ResNets; file or mapping); the weights then decide the options they fix, and any
+    option given must agree with them (see :mod:`reslab.models.weights`).
+
+    ``features_only=True`` returns the backbone (:mod:`reslab.models.features`, timm's
+    convention): the outputs of ``out_indices`` (0 = stem, i = stage i; default every
+    stage) as a list, with ``feature_info`` (channels, strides, module names).
 
     >>> create_model("resnet56").depth
     56
     >>> create_model("resnet50", stride_on_1x1=False, num_classes=10).fc.out_features
     10
+    >>> create_model("resnet50", features_only=True).feature_info.reduction()
+    [4, 8, 16, 32]
     """
+    if out_indices is not None and not features_only:
+        raise OptionError("out_indices selects backbone outputs: it needs features_only=True")
+    net = _create(name, weights, options)
+    if not features_only:
+        return net
+    from reslab.models.features import ResNetFeatures
+
+    indices = range(1, len(net.stage_names) + 1) if out_indices is None else out_indices
+    return ResNetFeatures(net, indices)
+
+
+def _create(name: str, weights: WeightsSource | None, options: dict[str, object]) -> ResNet:
     entry = get_entry(name)
     bad = sorted(set(options) - set(entry.options))
     if bad:

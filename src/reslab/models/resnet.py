@@ -71,17 +71,16 @@ class ResNet(nn.Module):
             self.conv1 = nn.Conv2d(in_chans, c, 7, stride=2, padding=3, bias=False)
         else:
             self.conv1 = conv3x3(in_chans, c)
-        # A pre-activation CIFAR net starts with a bare conv: its first unit's BN-ReLU
-        # follows (2016, Appendix). Identity keeps one forward for every variant.
-        plain_stem = block.preact and stem == "cifar"
-        self.bn1 = nn.Identity() if plain_stem else nn.BatchNorm2d(c)
-        self.relu = nn.Identity() if plain_stem else nn.ReLU(inplace=True)
+        # Every stem ends with BN-ReLU; in a pre-activation net it is the first unit's
+        # pre-activation, which that unit then omits (2016, Appendix; blocks._PreActUnit).
+        self.bn1 = nn.BatchNorm2d(c)
+        self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1) if stem == "imagenet" else nn.Identity()
 
         self.stage_names = tuple(f"layer{i + 1}" for i in range(len(layers)))
         for i, (name, n, width) in enumerate(zip(self.stage_names, layers, widths, strict=True)):
             stride = 1 if i == 0 else 2
-            self.add_module(name, self._stage(c, width, n, stride))
+            self.add_module(name, self._stage(c, width, n, stride, first=i == 0))
             c = width * block.expansion
         # Pre-activation nets end with BN-ReLU, since no unit activates its output (2016).
         self.final_bn = nn.BatchNorm2d(c) if block.preact else None
@@ -90,11 +89,14 @@ class ResNet(nn.Module):
         self.num_features = c
         self._init_weights(zero_init_residual)
 
-    def _stage(self, in_ch: int, width: int, n: int, stride: int) -> nn.Sequential:
+    def _stage(self, in_ch: int, width: int, n: int, stride: int, first: bool) -> nn.Sequential:
+        """``first``: the network's first stage, whose first pre-activation unit reads the
+        stem's BN-ReLU instead of its own."""
         out_ch = width * self.block.expansion
         units = [
             self.block(in_ch if i == 0 else out_ch, width, stride if i == 0 else 1,
-                       self.shortcut, self.stride_on_1x1)
+                       self.shortcut, self.stride_on_1x1,
+                       **({"first": True} if first and i == 0 and self.block.preact else {}))
             for i in range(n)
         ]  # fmt: skip
         return nn.Sequential(*units)

@@ -1,9 +1,18 @@
-"""Weights for registered models: reslab checkpoints and torchvision ResNet state dicts.
+"""Weights for registered models: reslab checkpoints and the bare state dicts in wide use.
 
 A reslab checkpoint names its model and options, so it rebuilds exactly what was trained. A
-bare state dict names only tensors; reslab reads it in torchvision's layout, the one bare
-ResNet layout in wide use: ImageNet stem, post-activation units, option-B shortcuts and, in
-bottlenecks, the downsampling stride on the 3x3 ("v1.5").
+bare state dict names only tensors; reslab recognises two layouts from their keys (and
+refuses any other, listing these):
+
+- torchvision's ImageNet ResNets: ImageNet stem, post-activation units, option-B shortcuts
+  and, in bottlenecks, the downsampling stride on the 3x3 ("v1.5"); classifier ``fc``.
+- akamaster/pytorch_resnet_cifar10's CIFAR ResNets (the most used CIFAR ResNet weights):
+  ``{"state_dict": {"module." + name: tensor}, "best_prec1": ...}``, classifier ``linear``,
+  option A shortcuts. Its zero padding puts the new channels on *both* sides of the old ones
+  (``planes // 4`` before and after) where reslab appends them after, so the same tensors
+  under the same names compute another function (issue 17). The
+  conversion (:func:`from_akamaster`) relabels the residual stream's channels in stages 2
+  and 3 so that the converted network computes exactly the original function.
 
 The stride is the trap. The 2015 paper strides the first 1x1 of a downsampling bottleneck
 ("v1", ``stride_on_1x1=True``, reslab's default); torchvision strides the 3x3. Both have the
@@ -18,10 +27,12 @@ them. Basic-block models (18 and 34 layers) have no 1x1 convolution and are the 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import torch
 from torch import Tensor, nn
 
 from reslab.checkpoint import (
@@ -50,16 +61,154 @@ TORCHVISION_RESNETS = {
 }
 # Wrappers that prefix every parameter name: DistributedDataParallel, torch.compile.
 _PREFIXES = ("module.", "_orig_mod.")
+Layout = Literal["torchvision", "akamaster"]
+# What reslab reads, for the message that refuses anything else.
+LAYOUTS = (
+    "a reslab checkpoint",
+    "a torchvision ImageNet ResNet state dict (keys conv1, bn1, layer1.0.conv1, ..., fc)",
+    "akamaster/pytorch_resnet_cifar10 CIFAR ResNet weights (keys [module.]conv1, bn1, "
+    "layer1.0.conv1, ..., linear)",
+)
+AKAMASTER = "akamaster/pytorch_resnet_cifar10"
 
 
 def build_with_weights(name: str, weights: WeightsSource, options: dict[str, Any]) -> ResNet:
     """The registered model ``name`` holding ``weights`` (what ``create_model(weights=...)``
-    does): a reslab checkpoint rebuilds its own options, a bare state dict is read in
-    torchvision's layout; the ``options`` given must agree with the weights."""
+    does): a reslab checkpoint rebuilds its own options, a bare state dict is read in the
+    layout its keys show (:data:`LAYOUTS`); the ``options`` given must agree with the weights."""
     obj, where = _read(weights)
     if is_checkpoint(obj):
         return _from_checkpoint(name, check_checkpoint(obj, where), options, where)
-    return _from_torchvision(name, bare_state_dict(obj, where), options, where)
+    state_dict = bare_state_dict(obj, where)
+    if detect_layout(state_dict) == "akamaster":
+        return _from_akamaster(name, state_dict, options, where)
+    if detect_layout(state_dict) is None:
+        raise unknown_layout(where, state_dict)
+    return _from_torchvision(name, state_dict, options, where)
+
+
+@dataclass(frozen=True)
+class ForeignWeights:
+    """A bare state dict read in its layout: the registered model that holds it and the
+    state dict in reslab's names (converted where the layout needs it)."""
+
+    layout: Layout
+    name: str
+    options: dict[str, Any]
+    state_dict: dict[str, Tensor]
+
+
+def read_foreign(obj: object, where: str) -> ForeignWeights:
+    """The model a bare state dict (or a training script's dict around one) is for, with the
+    tensors in reslab's names; :func:`unknown_layout` for a layout reslab does not read."""
+    state_dict = bare_state_dict(obj, where)
+    layout = detect_layout(state_dict)
+    if layout == "akamaster":
+        options, converted = from_akamaster(state_dict, where)
+        name = f"resnet{6 * _akamaster_units(state_dict)[0] + 2}"
+        _check_registered(name, where, state_dict)
+        return ForeignWeights(layout, name, options, converted)
+    arch = torchvision_arch(state_dict) if layout == "torchvision" else None
+    if arch not in TORCHVISION_RESNETS:
+        raise unknown_layout(where, state_dict)
+    options = {"stride_on_1x1": False, "num_classes": state_dict["fc.weight"].shape[0],
+               "in_chans": state_dict["conv1.weight"].shape[1]}  # fmt: skip
+    return ForeignWeights(layout, TORCHVISION_RESNETS[arch], options, dict(state_dict))
+
+
+def detect_layout(state_dict: Mapping[str, Tensor]) -> Layout | None:
+    """The layout of a bare state dict (prefixes stripped), from its keys; None if unknown."""
+    if "linear.weight" in state_dict and "fc.weight" not in state_dict:
+        return "akamaster" if _akamaster_units(state_dict) else None
+    return "torchvision" if torchvision_arch(state_dict) is not None else None
+
+
+def unknown_layout(where: str, state_dict: Mapping[str, Tensor]) -> CheckpointError:
+    keys = ", ".join(list(state_dict)[:4]) + (", ..." if len(state_dict) > 4 else "")
+    return CheckpointError(
+        f"{where}: not a reslab checkpoint, and its tensors ({keys}) are in no layout reslab "
+        f"reads; it reads {'; '.join(LAYOUTS)}"
+    )
+
+
+def from_akamaster(
+    state_dict: Mapping[str, Tensor], where: str = "state dict"
+) -> tuple[dict[str, Any], dict[str, Tensor]]:
+    """(options, reslab state dict) of akamaster/pytorch_resnet_cifar10 weights.
+
+    Names: ``linear`` -> ``fc``, ``shortcut`` -> ``downsample``. Option A pads ``planes//4``
+    zero channels before and after the subsampled input; reslab keeps the input in the
+    first channels and appends the zeros. Reslab channel ``j`` of the residual stream is
+    then akamaster's channel ``perm[j]``, and the convs and BNs are relabelled to match:
+    the input channels of every unit's conv1 (it reads the stream), the output channels of
+    every unit's conv2 and bn2 (they write it), and the input features of ``fc``.
+    """
+    units = _akamaster_units(state_dict)
+    option_b = "layer2.0.shortcut.0.weight" in state_dict
+    sd = {_akamaster_name(k): v for k, v in state_dict.items()}
+    perm: Tensor | None = None  # None: the identity (stage 1, or option B throughout)
+    for s, n in enumerate(units, start=1):
+        for u in range(n):
+            p = f"layer{s}.{u}."
+            read = perm
+            c_in, c_out = sd[p + "conv1.weight"].shape[1], sd[p + "conv2.weight"].shape[0]
+            if c_in != c_out and not option_b:
+                perm = _grown(perm, c_in, c_out, where)
+            _permute(sd, p + "conv1.weight", read, dim=1)
+            _permute(sd, p + "conv2.weight", perm, dim=0)
+            for key in ("weight", "bias", "running_mean", "running_var"):
+                _permute(sd, p + f"bn2.{key}", perm, dim=0)
+    _permute(sd, "fc.weight", perm, dim=1)
+    options = {"shortcut": "B" if option_b else "A", "num_classes": sd["fc.weight"].shape[0],
+               "in_chans": sd["conv1.weight"].shape[1]}  # fmt: skip
+    return options, sd
+
+
+def _grown(perm: Tensor | None, c_in: int, c_out: int, where: str) -> Tensor:
+    """The stream's relabelling after an option-A unit that widens it from c_in to c_out."""
+    before = c_out // 4  # akamaster: F.pad(..., (0, 0, 0, 0, planes // 4, planes // 4))
+    if 2 * before + c_in != c_out:
+        raise CheckpointError(
+            f"{where}: an option-A unit widens {c_in} to {c_out} channels, which "
+            f"{AKAMASTER}'s padding (planes//4 on each side) cannot do"
+        )
+    old = torch.arange(c_in) if perm is None else perm
+    pads = [torch.arange(before), torch.arange(before + c_in, c_out)]
+    return torch.cat([before + old, *pads])
+
+
+def _permute(sd: dict[str, Tensor], key: str, perm: Tensor | None, dim: int) -> None:
+    if perm is not None and key in sd:
+        sd[key] = sd[key].index_select(dim, perm)
+
+
+def _akamaster_name(key: str) -> str:
+    if key.startswith("linear."):
+        return "fc." + key.removeprefix("linear.")
+    return key.replace(".shortcut.", ".downsample.")
+
+
+def _akamaster_units(state_dict: Mapping[str, Tensor]) -> tuple[int, ...] | None:
+    """Units per stage of akamaster-layout weights (three equal stages of basic units)."""
+    if "conv1.weight" not in state_dict or "layer1.0.conv2.weight" not in state_dict:
+        return None
+    units = tuple(
+        next(j for j in count() if f"layer{s}.{j}.conv1.weight" not in state_dict)
+        for s in (1, 2, 3, 4)
+    )
+    if units[3] or len(set(units[:3])) != 1 or "layer1.0.conv3.weight" in state_dict:
+        return None
+    return units[:3]
+
+
+def _check_registered(name: str, where: str, state_dict: Mapping[str, Tensor]) -> None:
+    from reslab.models.registry import list_models
+
+    if name not in list_models("resnet*"):
+        raise CheckpointError(
+            f"{where}: {AKAMASTER} weights of {_akamaster_units(state_dict)} units per stage "
+            f"make a {name}, which reslab does not register"
+        )
 
 
 def load_torchvision(
@@ -249,6 +398,25 @@ def _from_torchvision(
             f"weights come in checkpoints), and {label} cannot hold it: {reason}"
         )
     load_strict(model, state_dict, where, label)
+    return model
+
+
+def _from_akamaster(
+    name: str, state_dict: dict[str, Tensor], options: dict[str, Any], where: str
+) -> ResNet:
+    foreign = read_foreign(state_dict, where)
+    if foreign.name != name:
+        raise CheckpointError(
+            f"{where} holds {AKAMASTER}'s {foreign.name}, not the requested {name}"
+        )
+    clash = [k for k in options if k not in INIT_ONLY and options[k] != foreign.options.get(k)]
+    if clash:
+        raise CheckpointError(
+            f"{where} holds {_spec(name, {k: foreign.options.get(k) for k in clash})} "
+            f"({AKAMASTER}), not the requested {_spec(name, {k: options[k] for k in clash})}"
+        )
+    model = get_entry(name).builder(**{**options, **foreign.options})
+    load_strict(model, foreign.state_dict, where, _spec(name, options))
     return model
 
 

@@ -3,7 +3,7 @@
 Sources: "2015" is He, Zhang, Ren, Sun, *Deep Residual Learning for Image Recognition*
 (ImageNet errors are 10-crop on the validation set, Tables 2-3; CIFAR-10 errors are test
 errors, Table 6). "2016" is He, Zhang, Ren, Sun, *Identity Mappings in Deep Residual
-Networks* (CIFAR-10 errors from Table 3; ImageNet from Table 5, single 320x320 crop).
+Networks* (CIFAR-10 errors from Tables 3-4; ImageNet from Table 5, single 320x320 crop).
 """
 
 from __future__ import annotations
@@ -23,9 +23,11 @@ from reslab.models.resnet import ResNet
 # --- ImageNet, 2015 (Table 1). Default shortcut "B" as in Table 3; stride on the 1x1 ("v1").
 
 
-@register("imagenet", P("2015 Table 1; Table 2 (option A)", macs=1.8e9, top1_err=27.88))
+# Table 2's 27.88 % top-1 is ResNet-18 with option A; the paper prints no error for the
+# default option B, so none is quoted (issue 17).
+@register("imagenet", P("2015 Table 1 (Table 2: 27.88 % top-1 with option A)", macs=1.8e9))
 def resnet18(*, shortcut: Shortcut = "B", stride_on_1x1: bool = True, **kw) -> ResNet:
-    """ResNet-18: Table 1, 1.8 GFLOPs; Table 2, 27.88 % top-1 with option A."""
+    """ResNet-18: Table 1, 1.8 GFLOPs; no error printed for option B (Table 2: 27.88 % with A)."""
     return ResNet(BasicBlock, (2, 2, 2, 2), stem="imagenet", shortcut=shortcut, stride_on_1x1=stride_on_1x1, **kw)
 
 
@@ -186,13 +188,13 @@ def preact_resnet110(*, shortcut: Shortcut = "B", num_classes: int = 10, **kw) -
     return ResNet(PreActBasicBlock, (18, 18, 18), widths=CIFAR, stem="cifar", shortcut=shortcut, num_classes=num_classes, **kw)
 
 
-@register("cifar", P("2016 Tables 3-4", params=1.7e6, top1_err=5.46))
+@register("cifar", P("2016 Tables 3-4 (params: Table 4)", params=1.7e6, top1_err=5.46))
 def preact_resnet164(*, shortcut: Shortcut = "B", stride_on_1x1: bool = True, num_classes: int = 10, **kw) -> ResNet:
-    """Pre-activation ResNet-164 (9n+2, bottleneck): 2016 Table 3, 1.7M params, 5.46 % error."""
+    """Pre-activation ResNet-164 (9n+2, bottleneck): 2016 Tables 3-4, 5.46 % error; 1.7M params."""
     return ResNet(PreActBottleneck, (18, 18, 18), widths=CIFAR, stem="cifar", shortcut=shortcut, stride_on_1x1=stride_on_1x1, num_classes=num_classes, **kw)
 
 
-@register("cifar", P("2016 Tables 3-4", params=10.2e6, top1_err=4.92))
+@register("cifar", P("2016 Table 4", params=10.2e6, top1_err=4.92))
 def preact_resnet1001(*, shortcut: Shortcut = "B", stride_on_1x1: bool = True, num_classes: int = 10, **kw) -> ResNet:
-    """Pre-activation ResNet-1001 (bottleneck): 2016 Table 3, 10.2M params, 4.92 % error."""
+    """Pre-activation ResNet-1001 (bottleneck): 2016 Table 4, 10.2M params, 4.92 % error."""
     return ResNet(PreActBottleneck, (111, 111, 111), widths=CIFAR, stem="cifar", shortcut=shortcut, stride_on_1x1=stride_on_1x1, num_classes=num_classes, **kw)

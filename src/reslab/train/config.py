@@ -45,6 +45,14 @@ class DataConfig:
     # The paper subtracts the per-pixel mean (Sec. 4.2); "per_channel" also divides by std.
     normalization: Literal["per_pixel_mean", "per_channel"] = "per_pixel_mean"
     augment: bool = True  # 4-pixel pad + random crop + flip (Sec. 4.2)
+    # What the padding holds. "mean" (the default): padded after normalising, i.e. the mean
+    # colour, as the authors' Torch code (fb.resnet.torch cifar10.lua: ColorNormalize, then
+    # zero-padding RandomCrop); the paper does not say. "black": padded before normalising,
+    # as torchvision-style pipelines. docs/departures.md.
+    pad_value: Literal["mean", "black"] = "mean"
+    # AlexNet's PCA colour augmentation on large images (2015, Sec. 3.4: the paper's value,
+    # True); False drops it. CIFAR-sized data never gets it (Sec. 4.2).
+    color_pca: bool = True
     val_split: int = 0  # hold out this many training images (the paper's 45k/5k: 5000)
     train_subset_per_class: int | None = None  # class-balanced subsets, for quick runs
     test_subset_per_class: int | None = None
@@ -74,8 +82,10 @@ class ScheduleConfig:
     gamma: float = 0.1
     # Warm-up: "linear" ramps from 0 over warmup_iterations; "until_error" is the paper's
     # ResNet-110 rule (Sec. 4.2): lr = warmup_lr until the training error falls below
-    # warmup_until_err %, for models at least warmup_min_depth deep.
-    warmup: Literal["none", "linear", "until_error"] = "none"
+    # warmup_until_err %, for models at least warmup_min_depth deep; "constant" is the 2016
+    # paper's rule for all its CIFAR runs (Appendix): lr = warmup_lr for the first
+    # warmup_iterations (400), whatever the depth and the schedule's length.
+    warmup: Literal["none", "linear", "until_error", "constant"] = "none"
     warmup_iterations: int = 0
     warmup_lr: float = 0.01
     warmup_until_err: float = 80.0
@@ -161,7 +171,8 @@ def finalize(
     """Fix the schedule length in iterations once the data size is known.
 
     ``length`` (from ``--iterations N`` or ``--epochs N``) replaces the recipe's length;
-    milestones and the linear warm-up then scale in proportion, keeping the schedule's shape.
+    milestones and the linear warm-up then scale in proportion, keeping the schedule's shape
+    (a "constant" warm-up is a fixed number of iterations in the 2016 paper: it stays).
     """
     s = config.schedule
     base = s.iterations if s.iterations is not None else round(s.epochs * iters_per_epoch)
@@ -177,7 +188,9 @@ def finalize(
         iterations=total,
         epochs=None,
         milestones=tuple(max(1, round(m * factor)) for m in s.milestones),
-        warmup_iterations=round(s.warmup_iterations * factor),
+        warmup_iterations=(
+            round(s.warmup_iterations * factor) if s.warmup == "linear" else s.warmup_iterations
+        ),
     )
     return replace(config, schedule=s)
 
@@ -200,8 +213,8 @@ def validate(c: TrainConfig) -> None:
         raise OptionError(f"optim.ema_decay must be in (0, 1) or null; got {o.ema_decay}")
     if list(s.milestones) != sorted(s.milestones):
         raise OptionError(f"schedule.milestones must be increasing; got {list(s.milestones)}")
-    if s.warmup == "linear" and s.warmup_iterations < 1:
-        raise OptionError("schedule.warmup 'linear' needs schedule.warmup_iterations >= 1")
+    if s.warmup in ("linear", "constant") and s.warmup_iterations < 1:
+        raise OptionError(f"schedule.warmup {s.warmup!r} needs schedule.warmup_iterations >= 1")
     if c.data.val_split < 0:
         raise OptionError(f"data.val_split must be >= 0; got {c.data.val_split}")
 

@@ -84,7 +84,8 @@ def build_loaders(config: TrainConfig, dist: distributed.Dist):
         train_subset_per_class=d.train_subset_per_class,
         test_subset_per_class=d.test_subset_per_class, rank=dist.rank,
         world_size=dist.world_size, channels_last=config.model.channels_last,
-        eval_batch_size=d.eval_batch_size, workers=d.workers,
+        eval_batch_size=d.eval_batch_size, workers=d.workers, color_pca=d.color_pca,
+        pad_value=d.pad_value,
     )  # fmt: skip
 
 

@@ -27,13 +27,25 @@ RECIPES: dict[str, dict[str, Any]] = {
                      "warmup_lr": 0.01, "warmup_until_err": 80.0, "warmup_min_depth": 110},
         "run": {"log_every": 50, "eval_every": 0, "checkpoint_every": 1000},
     },
+    # He et al. 2016 (Identity Mappings), Appendix: the 2015 CIFAR protocol, but every run
+    # (not only the deepest) warms up at lr 0.01 for the first 400 iterations, then 0.1.
+    "cifar-preact-paper": {
+        "description": "2016 paper's CIFAR protocol: cifar-paper + lr 0.01 for the first 400 its.",
+        "base": "cifar-paper",
+        "schedule": {"warmup": "constant", "warmup_iterations": 400, "warmup_lr": 0.01,
+                     "warmup_min_depth": 0},
+    },
     # He et al. 2015, Sec. 3.4: batch 256, lr 0.1 divided by 10 when the error plateaus,
     # up to 60e4 iterations, weight decay 1e-4, momentum 0.9, no dropout; scale augmentation
-    # (shorter side in [256, 480], 224 crop, flip) and 10-crop testing (`reslab eval
-    # --protocol 10crop`). The per-pixel mean of the paper is per-channel on large images.
+    # (shorter side in [256, 480], 224 crop, flip), AlexNet's PCA colour augmentation and
+    # 10-crop testing (`reslab eval --protocol 10crop`). The paper subtracts the per-pixel
+    # mean, without dividing by a std; on large images of many sizes reslab subtracts the
+    # per-channel mean (data.normalization=per_channel also divides by the std, as
+    # fb.resnet.torch and torchvision do: a departure, docs/departures.md).
     "imagenet-paper": {
         "description": "The paper's ImageNet protocol (Sec. 3.4): lr /10 on plateaus, 600k its.",
-        "data": {"normalization": "per_channel", "augment": True, "eval_batch_size": 250},
+        "data": {"normalization": "per_pixel_mean", "augment": True, "color_pca": True,
+                 "eval_batch_size": 250},
         "optim": {"lr": 0.1, "momentum": 0.9, "nesterov": False, "weight_decay": 1e-4,
                   "batch_size": 256, "label_smoothing": 0.0, "ema_decay": None},
         "schedule": {"kind": "plateau", "iterations": 600_000, "epochs": None, "milestones": [],

@@ -29,6 +29,8 @@ def lr_at(step: int, s: ScheduleConfig, base_lr: float, events: ScheduleEvents) 
     assert total is not None, "finalize() the config before asking for learning rates"
     if s.warmup == "until_error" and (events.warmup_end is None or step < events.warmup_end):
         return s.warmup_lr
+    if s.warmup == "constant" and step < s.warmup_iterations:
+        return s.warmup_lr
     w = s.warmup_iterations if s.warmup == "linear" else 0
     if step < w:
         return base_lr * (step + 1) / w
