@@ -158,12 +158,19 @@ def load_file(path: str | Path, map_location: str | torch.device = "cpu") -> Any
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        # torch's message advises weights_only=False, i.e. running the file's code: never.
-        found = [line for line in str(err).splitlines() if "GLOBAL" in line or "global" in line]
-        detail = f" ({found[0].strip()})" if found else ""
+        # torch's message advises weights_only=False, i.e. running the file's code: never
+        # relay it; keep only its diagnosis.
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        found = [line for line in lines if "GLOBAL" in line or "global" in line]
+        if found:
+            raise CheckpointError(
+                f"{path}: refused: it holds pickled objects other than tensors and plain "
+                f"values ({found[0].rstrip('.')}), which could run code when loaded"
+            ) from None
+        advice = ("Weights only load failed", "Please file", "Check the documentation")
+        detail = next((line for line in lines if not line.startswith(advice)), "bad pickle")
         raise CheckpointError(
-            f"{path}: refused: it holds pickled objects other than tensors and plain values"
-            f"{detail}, which could run code when loaded"
+            f"{path}: not a readable checkpoint (truncated or not written by torch.save): {detail}"
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
         raise CheckpointError(
