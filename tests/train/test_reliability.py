@@ -330,3 +330,15 @@ def test_ctrl_c_inside_a_command_is_130(cli, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(reslab.train.launch, "launch", interrupted)
     code, _, err = cli("train", "--out", "anywhere")
     assert code == 130 and "Traceback" not in err
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+def test_a_full_disk_while_logging_is_named(tmp_path: Path) -> None:
+    from reslab.errors import DiskFullError
+    from reslab.train.rundir import RunDir
+
+    (tmp_path / "metrics.jsonl").symlink_to("/dev/full")
+    run = RunDir(tmp_path)
+    with pytest.raises(DiskFullError, match=r"no space left on device while writing .*metrics"):
+        run.log({"kind": "train", "iteration": 1})
+    run.close()
