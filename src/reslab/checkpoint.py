@@ -2,12 +2,19 @@
 
 A checkpoint is a ``torch.save``-d dict of tensors and plain values, loadable with
 ``weights_only=True`` (no pickled code). See ``docs/design.md`` for the keys.
+
+Every load first verifies the CRC-32 that ``torch.save`` stores for each record of its zip
+container, so that a flipped bit is refused instead of becoming a wrong weight; files of
+any reslab version (and bare state dicts) carry these checksums.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
+import re
+import shutil
 import tempfile
 import zipfile
 from collections.abc import Iterator
@@ -18,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from reslab.errors import CheckpointError, ReslabError
+from reslab.errors import CheckpointError, DiskFullError, ReslabError
 
 FORMAT = "reslab.checkpoint"
 VERSION = 1
@@ -36,34 +43,90 @@ def unwrap(model: nn.Module) -> nn.Module:
             return model
 
 
-def save_atomic(obj: Any, path: str | Path) -> None:
+def save_atomic(obj: Any, path: str | Path, *, keep_previous: bool = False) -> None:
     """Write ``obj`` with ``torch.save`` so that ``path`` holds either the old or the new
-    file, never a torn one (see :func:`atomic_path`)."""
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    file, never a torn one (see :func:`atomic_path`). ``keep_previous``: the old file
+    becomes :func:`previous_path` (``latest.pt`` -> ``latest.prev.pt``), so that one
+    damaged file never costs a run."""
+    with atomic_path(path, keep_previous=keep_previous) as tmp, open(tmp, "wb") as f:
+        # A file object rather than a path: torch's own writer reports a full disk as
+        # "enforce fail ... unexpected pos"; Python's raises OSError(ENOSPC).
+        torch.save(obj, f)
+
+
+def previous_path(path: str | Path) -> Path:
+    """``checkpoints/latest.prev.pt`` for ``checkpoints/latest.pt``."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.prev{path.suffix}")
+
+
+TMP_PATTERN = re.compile(r"^\..+\.[A-Za-z0-9_]+\.tmp$")  # atomic_path's temporary names
 
 
 @contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
+def atomic_path(path: str | Path, *, keep_previous: bool = False) -> Iterator[Path]:
     """A temporary path beside ``path`` to write to; on success it replaces ``path``.
 
     Temporary file in the same directory, fsync, rename over the target, fsync the directory.
-    If the body raises, the temporary file is removed and ``path`` is untouched.
+    If the body raises, the temporary file is removed and ``path`` is untouched; a full disk
+    is a :class:`DiskFullError` naming ``path``. ``keep_previous``: see :func:`save_atomic`.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise _disk_full(err, path) from None
     os.close(fd)
     tmp = Path(name)
     try:
         yield tmp
         tmp.chmod(0o666 & ~_umask())  # mkstemp makes it 0600; give it an ordinary file's mode
         _fsync(tmp)
+        if keep_previous and path.is_file():
+            _rotate(path)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise _disk_full(err, path) from None
         raise
     _fsync(path.parent)
+
+
+def _rotate(path: Path) -> None:
+    """``path`` -> ``previous_path(path)`` while ``path`` stays in place: a hard link
+    renamed over the previous file, so that a kill at any moment leaves both names."""
+    prev = previous_path(path)
+    link = prev.with_name(f".{prev.name}.link.tmp")
+    link.unlink(missing_ok=True)
+    try:
+        os.link(path, link)
+    except OSError:  # a file system without hard links
+        shutil.copyfile(path, link)
+        _fsync(link)
+    os.replace(link, prev)
+
+
+def _disk_full(err: OSError, path: Path) -> OSError | ReslabError:
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        what = "checkpoint" if path.suffix == ".pt" else "version"
+        return DiskFullError(
+            f"no space left on device while writing {path}; the previous {what} is intact "
+            "(free some space, then continue)"
+        )
+    return err
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Delete the temporary files that writers killed inside :func:`atomic_path` left in
+    ``folder``; only safe while no other process writes there (the run's lock)."""
+    removed = []
+    for path in folder.iterdir() if folder.is_dir() else ():
+        if path.is_file() and TMP_PATTERN.match(path.name):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def _umask() -> int:
@@ -88,15 +151,55 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 
 def load_file(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
-    """``torch.load(path, weights_only=True)``; a :class:`CheckpointError` naming the file
-    when it is truncated or was not written by ``torch.save``."""
+    """``torch.load(path, weights_only=True)`` after :func:`verify_file`; a
+    :class:`CheckpointError` naming the file when it is damaged, truncated, holds pickled
+    code or was not written by ``torch.save``."""
+    verify_file(path)
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, OSError) as err:
+    except pickle.UnpicklingError as err:
+        # torch's message advises weights_only=False, i.e. running the file's code: never
+        # relay it; keep only its diagnosis.
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        found = [line for line in lines if "GLOBAL" in line or "global" in line]
+        if found:
+            raise CheckpointError(
+                f"{path}: refused: it holds pickled objects other than tensors and plain "
+                f"values ({found[0].rstrip('.')}), which could run code when loaded"
+            ) from None
+        advice = ("Weights only load failed", "Please file", "Check the documentation")
+        detail = next((line for line in lines if not line.startswith(advice)), "bad pickle")
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint (truncated or not written by torch.save): {detail}"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
         raise CheckpointError(
             f"{path}: not a readable checkpoint (truncated or not written by torch.save): "
             f"{str(err).splitlines()[0] if str(err) else type(err).__name__}"
         ) from None
+
+
+def verify_file(path: str | Path) -> None:
+    """Check the CRC-32 of every record of a ``torch.save`` zip container: a
+    :class:`CheckpointError` naming the file and the record for a mismatch. Files of torch's
+    legacy (non-zip) format have no checksums and pass; torch.load judges them."""
+    try:
+        if not zipfile.is_zipfile(path):
+            return
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if info.CRC == 0 and info.file_size:
+                    continue  # written with torch's compute_crc32 off: nothing to check
+                with zf.open(info) as f:
+                    while f.read(1 << 22):  # zipfile checks the CRC at the end of a record
+                        pass
+    except zipfile.BadZipFile as err:
+        raise CheckpointError(
+            f"{path}: damaged checkpoint ({err}): its contents do not match the checksums "
+            "stored when it was written"
+        ) from None
+    except (OSError, EOFError, ValueError) as err:
+        raise CheckpointError(f"{path}: damaged or truncated checkpoint ({err})") from None
 
 
 def is_checkpoint(obj: object) -> bool:

@@ -2,12 +2,12 @@
 
 Heavy modules are imported inside the commands so that ``reslab --help`` stays instant.
 A :class:`~reslab.errors.ReslabError` (a user mistake) is printed as one line and exits
-with status 2; any other exception is a bug and keeps its traceback.
+with its status (2, or one of the training statuses in docs/training.md); Ctrl-C exits
+130 without a traceback; any other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -32,8 +32,14 @@ err_console = Console(stderr=True, highlight=False)  # progress and errors; stdo
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
+EXIT_INTERRUPTED = 3  # a run stopped by SIGINT/SIGTERM, checkpointed: --resume continues it
+EXIT_CTRL_C = 130  # Ctrl-C outside a run's loop (128 + SIGINT, the shell's convention)
+
+
 def _print_json(obj: object) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2) + "\n")
+    from reslab.jsonio import dumps  # NaN is not JSON: null, as in eval.json
+
+    sys.stdout.write(dumps(obj, indent=2) + "\n")
 
 
 def _show_version(value: bool) -> None:
@@ -129,7 +135,9 @@ def data_inspect_cmd(
 @app.command("train")
 def train_cmd(
     model: Annotated[str | None, typer.Option(help="Model name (see 'reslab models').")] = None,
-    recipe: Annotated[str, typer.Option(help="Recipe (see 'reslab recipes').")] = "cifar-paper",
+    recipe: Annotated[
+        str | None, typer.Option(help="Recipe (see 'reslab recipes'; default cifar-paper).")
+    ] = None,
     data: Annotated[
         str | None, typer.Option(help="Dataset path or name (cifar10, cifar100).")
     ] = None,
@@ -151,20 +159,49 @@ def train_cmd(
         Path | None, typer.Option(help="Continue the run in this directory exactly.")
     ] = None,
 ) -> None:
-    """Train a model; under torchrun, data-parallel over all processes."""
+    """Train a model; under torchrun, data-parallel over all processes. Exit status: 0
+    finished, 2 a user error, 3 interrupted (resumable), 4 diverged (docs/training.md)."""
     from reslab.train.launch import launch
 
-    summary = launch(
-        model=model, recipe=recipe, data=data, out=out, config_file=config, sets=set_ or (),
-        epochs=epochs, iterations=iterations, seed=seed, device=device, resume=resume,
-    )  # fmt: skip
-    if summary.get("status") == "interrupted":
-        typer.echo(f"interrupted at iteration {summary['iterations']}; continue with "
-                   f"--resume {resume or out}", err=True)  # fmt: skip
+    with _warnings_as_lines():
+        summary = launch(
+            model=model, recipe=recipe, data=data, out=out, config_file=config,
+            sets=set_ or (), epochs=epochs, iterations=iterations, seed=seed, device=device,
+            resume=resume,
+        )  # fmt: skip
     typer.echo(
         f"{summary['model']}: test top-1 error {summary['test_top1_err']:.2f} % "
         f"(top-5 {summary['test_top5_err']:.2f} %) after {summary['iterations']} iterations"
     )
+    if summary.get("status") == "interrupted":
+        typer.echo(f"interrupted at iteration {summary['iterations']}; continue with "
+                   f"--resume {resume or out}", err=True)  # fmt: skip
+        raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def _warnings_as_lines():
+    """Print each ReslabWarning as one ``reslab: warning:`` line when it happens."""
+    import contextlib
+    import warnings
+
+    from reslab.errors import ReslabWarning
+
+    @contextlib.contextmanager
+    def show():
+        previous = warnings.showwarning
+
+        def one_line(message, category, *args, **kwargs):
+            if issubclass(category, ReslabWarning):
+                typer.echo(f"reslab: warning: {message}", err=True)
+            else:
+                previous(message, category, *args, **kwargs)
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", ReslabWarning)
+            warnings.showwarning = one_line
+            yield
+
+    return show()
 
 
 @app.command("recipes")
@@ -580,4 +617,7 @@ def main(argv: list[str] | None = None) -> None:
         app(args=argv, prog_name="reslab")
     except ReslabError as err:
         typer.echo(f"reslab: error: {err}", err=True)
-        raise SystemExit(2) from None
+        raise SystemExit(err.exit_code) from None
+    except KeyboardInterrupt:  # before or after a run's loop, which handles its own
+        typer.echo("reslab: interrupted", err=True)
+        raise SystemExit(EXIT_CTRL_C) from None

@@ -2,7 +2,8 @@
 
 Every mistake a user can make (an unknown name, a bad option, a missing file) raises a
 subclass of :class:`ReslabError`. The CLI prints such errors as one line and exits with
-status 2; anything else is a bug and keeps its traceback.
+the error's ``exit_code`` (2, or a more specific status documented in docs/training.md);
+anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Iterable
 
 class ReslabError(Exception):
     """A mistake in the user's input, reported without a traceback by the CLI."""
+
+    exit_code = 2
 
 
 class OptionError(ReslabError, ValueError):
@@ -32,6 +35,19 @@ class DataError(ReslabError):
 
 class CheckpointError(ReslabError):
     """A checkpoint that is missing, truncated, foreign or of another model."""
+
+
+class DiskFullError(ReslabError, OSError):
+    """No space left on the device while writing a file; the previous version is intact."""
+
+
+class RunLockedError(ReslabError):
+    """A run directory that another live reslab process holds."""
+
+
+class ReslabWarning(UserWarning):
+    """Something the user should know that does not stop the command (printed as one
+    ``reslab: warning:`` line by the CLI)."""
 
 
 class ExportError(ReslabError):

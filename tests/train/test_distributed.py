@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from reslab.models import create_model
@@ -54,3 +56,44 @@ def test_two_processes_match_one_at_the_same_global_batch(tiny_data: Path, tmp_p
               if r["kind"] == "eval"] for d in (one, synced)]  # fmt: skip
     assert [r["images"] for r in evals[1]] == [32]  # every test image once, none twice
     assert abs(evals[0][0]["loss"] - evals[1][0]["loss"]) < 1e-3
+    (t1,), (t2,) = ([r for r in _records(d) if r["kind"] == "train"] for d in (one, synced))
+    assert t2["train_loss"] == pytest.approx(t1["train_loss"], rel=0.02)  # not 2x
+    assert t2["train_top1_err"] == pytest.approx(t1["train_top1_err"], abs=100 / 48)
+
+
+def _records(run: Path) -> list[dict]:
+    strip = ("images_per_s", "elapsed_s")
+    return [{k: v for k, v in json.loads(line).items() if k not in strip}
+            for line in (run / "metrics.jsonl").read_text().splitlines()]  # fmt: skip
+
+
+def test_two_processes_resume_from_inside_a_logging_interval(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    env = subprocess_env(tmp_path)
+    args = [*TINY, "--data", str(tiny_data), "--iterations", "8", "--set", "optim.lr=0.01",
+            "--set", "run.checkpoint_every=3", "--set", "run.eval_every=8",
+            "--device", "cpu"]  # fmt: skip
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    _torchrun("train", *args, "--out", str(straight), env=env)
+    shutil.copytree(straight, resumed)  # as if killed after the checkpoint of iteration 6
+    ckpts = resumed / "checkpoints"
+    (ckpts / "latest.prev.pt").replace(ckpts / "latest.pt")
+    (resumed / "summary.json").unlink()
+    assert torch.load(ckpts / "latest.pt", weights_only=True)["iteration"] == 6  # log_every 5
+    _torchrun("train", "--resume", str(resumed), env=env)
+
+    a, b = _records(straight), _records(resumed)
+    assert [r["iteration"] for r in a] == [r["iteration"] for r in b] == [5, 8, 8]
+    for ra, rb in zip(a, b, strict=True):  # the same sums, added in another order
+        assert rb == {k: pytest.approx(v, rel=1e-9) if isinstance(v, float) else v
+                      for k, v in ra.items()}  # fmt: skip
+    wa, wb = (torch.load(d / "checkpoints" / "latest.pt", weights_only=True)["state_dict"]
+              for d in (straight, resumed))  # fmt: skip
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def _torchrun(*args: str, env: dict[str, str]) -> None:
+    proc = subprocess.run([*TORCHRUN, "-m", "reslab", *args], env=env, capture_output=True,
+                          text=True, timeout=600)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]

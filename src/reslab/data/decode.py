@@ -93,13 +93,35 @@ def image_header(data: bytes, name: str | Path) -> tuple[tuple[int, int], str]:
 def _decode_pil(data: bytes, name: str | Path, channels: int | None) -> torch.Tensor:
     try:
         with Image.open(io.BytesIO(data)) as img:
+            frames = getattr(img, "n_frames", 1)
+            if frames > 1:  # which frame would be the image? Refuse rather than guess.
+                raise BadImage(f"{name}: an animated or multi-page image ({frames} frames); "
+                               "give a single still image")  # fmt: skip
             gray = img.mode in GRAY_MODES if channels is None else channels == 1
-            pixels = np.asarray(img.convert("L" if gray else "RGB"))
+            pixels = np.asarray(_eight_bit(img, name).convert("L" if gray else "RGB"))
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
         raise BadImage(f"{name}: not a readable image ({_reason(err)})") from None
     if pixels.ndim == 2:
         pixels = pixels[:, :, None]
     return torch.from_numpy(pixels.copy()).permute(2, 0, 1)
+
+
+def _eight_bit(img: Image.Image, name: str | Path) -> Image.Image:
+    """``img`` itself when Pillow converts it to L/RGB faithfully. 16-bit grayscale (I;16*,
+    and I, as which older Pillows open 16-bit PNGs) is scaled to 8 bits: Pillow's convert
+    clips it to 255, i.e. white. Float pixels have no standard range: refused."""
+    if img.mode == "F":
+        raise BadImage(f"{name}: 32-bit floating-point pixels (mode F) have no standard "
+                       "range; convert the image to 8 or 16 bits per channel")  # fmt: skip
+    if not img.mode.startswith("I"):
+        return img
+    values = np.asarray(img).astype(np.int64)
+    low, high = (int(values.min()), int(values.max())) if values.size else (0, 0)
+    if low < 0 or high > 65535:
+        raise BadImage(f"{name}: 32-bit integer pixels from {low} to {high} have no known "
+                       "range; convert the image to 8 or 16 bits per channel")  # fmt: skip
+    scaled = (values * 255 + 32767) // 65535  # 0..65535 -> 0..255, rounded
+    return Image.fromarray(scaled.astype(np.uint8), mode="L")
 
 
 def _decode_jpegs(blobs: list[bytes]) -> list[torch.Tensor]:

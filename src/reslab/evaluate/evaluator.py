@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
+from reslab import jsonio
 from reslab.checkpoint import atomic_path, model_from_checkpoint
 from reslab.data import BadImage, Normalization, Source, open_source, read_image
 from reslab.data.imageset import subset_indices
@@ -399,9 +400,7 @@ def eval_record(
 def write_outputs(
     record: dict[str, Any], matrix: Tensor, classes: tuple[str, ...], out_dir: Path
 ) -> None:
-    import json
-
     title = f"{record['checkpoint']['model']['name']}, {record['protocol']['name']}"
     plot_confusion(matrix, classes, out_dir / CONFUSION_FILE, title=title)
     with atomic_path(out_dir / EVAL_FILE) as tmp:
-        tmp.write_text(json.dumps(record, indent=2) + "\n")
+        tmp.write_text(jsonio.dumps(record, indent=2) + "\n")

@@ -62,7 +62,7 @@ def reproduce(
             })  # fmt: skip
             launch(**_launch_args(run))
         elif train and before == "unfinished":
-            launch(model=None, recipe="", data=None, out=None, resume=run.run_dir)
+            launch(model=None, recipe=None, data=None, out=None, resume=run.run_dir)
         after = run_status(run.run_dir)
         if train and after == "unfinished":  # interrupted (SIGINT, SIGTERM): a rerun continues
             raise ReslabError(f"{run.run_dir}: interrupted; run the same command to continue")

@@ -141,11 +141,7 @@ def resolve(
     _merge(merged, recipe_overrides(recipe))
     if file is not None:
         _merge(merged, _read_yaml(Path(file)))
-    for item in sets:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise OptionError(f"--set expects key=value (e.g. optim.lr=0.05); got {item!r}")
-        _merge(merged, _nest(key.strip(), yaml.safe_load(raw) if raw else ""))
+    apply_sets(merged, sets)
     for key, value in (flags or {}).items():
         if value is not None:
             _merge(merged, _nest(key, value))
@@ -153,6 +149,48 @@ def resolve(
     config = build(TrainConfig, merged)
     validate(config)
     return config
+
+
+def apply_sets(into: dict[str, Any], sets: typing.Sequence[str]) -> None:
+    """Merge ``--set key=value`` items (values are YAML) into a nested dict."""
+    for item in sets:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise OptionError(f"--set expects key=value (e.g. optim.lr=0.05); got {item!r}")
+        _merge(into, _nest(key.strip(), yaml.safe_load(raw) if raw else ""))
+
+
+# What a `--resume` may change (docs/training.md, "Changing a run on resume"): the length,
+# the optimizer's and the schedule's values, where and how fast it runs, how often it logs.
+# Everything else (the model, the data and its order, the seed, the batch size, what the
+# optimizer, EMA and schedule state mean) is fixed for the life of a run.
+RESUMABLE = frozenset({
+    "schedule.iterations", "schedule.epochs", "schedule.milestones", "schedule.gamma",
+    "schedule.warmup_lr", "schedule.plateau_patience", "schedule.plateau_threshold",
+    "schedule.plateau_min_lr",
+    "optim.lr", "optim.momentum", "optim.nesterov", "optim.weight_decay",
+    "optim.label_smoothing",
+    "run.device", "run.log_every", "run.eval_every", "run.checkpoint_every", "run.tensorboard",
+    "model.compile", "model.channels_last", "model.checkpoint_activations",
+    "data.root", "data.workers", "data.eval_batch_size",
+})  # fmt: skip
+
+
+def changes(old: TrainConfig, new: TrainConfig) -> dict[str, tuple[Any, Any]]:
+    """``{dotted key: (old, new)}`` for every leaf value that differs."""
+    a, b = _flatten(old.to_dict()), _flatten(new.to_dict())
+    return {k: (a.get(k), b.get(k)) for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)}
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in d.items():
+        full = f"{prefix}{key}"
+        if isinstance(value, dict):  # an empty one (no model options) has no leaves
+            out.update(_flatten(value, f"{full}."))
+        else:
+            out[full] = value
+    return out
 
 
 def from_dict(data: dict[str, Any]) -> TrainConfig:

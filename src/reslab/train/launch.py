@@ -1,20 +1,43 @@
-"""From command-line arguments to a started or resumed run."""
+"""From command-line arguments to a started or resumed run.
+
+A run directory is in one of four states: new (no ``config.yaml``), stranded (a
+configuration but no checkpoint: its process died or diverged before the first one),
+resumable (a checkpoint, no finished summary) or finished. A fresh start takes over a new
+or stranded directory; ``--resume`` continues a stranded one from iteration 0 and a
+resumable one from its checkpoint. Either holds the directory's lock from the first check
+to the last write (:func:`reslab.train.rundir.locked`).
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import warnings
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from reslab.errors import OptionError, ReslabError
-from reslab.train.config import Length, TrainConfig, from_dict, resolve
-from reslab.train.rundir import read_config
+from reslab.checkpoint import previous_path
+from reslab.errors import OptionError, ReslabError, ReslabWarning
+from reslab.train.config import (
+    RESUMABLE,
+    Length,
+    TrainConfig,
+    apply_sets,
+    changes,
+    from_dict,
+    resolve,
+)
+from reslab.train.rundir import locked, read_config, remove_temporaries
+
+DEFAULT_RECIPE = "cifar-paper"
 
 
 def launch(
     *,
     model: str | None,
-    recipe: str,
+    recipe: str | None,
     data: str | None,
     out: Path | None,
     config_file: Path | None = None,
@@ -25,45 +48,149 @@ def launch(
     device: str | None = None,
     resume: Path | None = None,
 ) -> dict[str, Any]:
-    from reslab.train.loop import train
-
-    if resume is not None:
-        config = resumed_config(resume, model=model, data=data, out=out)
-        return train(config, resume, resume=True)
-    if out is None:
-        raise OptionError("--out RUN_DIR is required (or --resume RUN_DIR)")
-    if (out / "config.yaml").exists():
-        raise ReslabError(
-            f"{out} already holds a run; continue it with --resume {out} or choose another --out"
-        )
     if epochs is not None and iterations is not None:
         raise OptionError("give --epochs or --iterations, not both")
+    if resume is not None:
+        if out is not None and out.resolve() != resume.resolve():
+            raise ReslabError(f"--resume continues {resume} in place; drop --out {out}")
+        if config_file is not None:
+            raise OptionError(
+                "--config is for a new run; give changes to a resumed run as --set key=value"
+            )
+        flags = {"model.name": model, "data.source": data, "run.seed": seed,
+                 "run.device": device, "recipe": recipe}  # fmt: skip
+        return _resume(resume, flags, sets, epochs, iterations)
+    if out is None:
+        raise OptionError("--out RUN_DIR is required (or --resume RUN_DIR)")
     length: Length | None = None
     if epochs is not None:
         length = ("epochs", _positive("--epochs", epochs))
     elif iterations is not None:
         length = ("iterations", _positive("--iterations", iterations))
     flags = {"model.name": model, "data.source": data, "run.seed": seed, "run.device": device}
-    config = resolve(recipe, file=config_file, sets=sets, flags=flags)
-    return train(config, out, length=length)
+    config = resolve(recipe or DEFAULT_RECIPE, file=config_file, sets=sets, flags=flags)
+    return _start(config, out, length)
 
 
-def resumed_config(
-    run_dir: Path, *, model: str | None, data: str | None, out: Path | None
-) -> TrainConfig:
-    """The saved configuration of ``run_dir``; flags that contradict it are errors."""
-    if not (run_dir / "checkpoints" / "latest.pt").is_file():
-        raise ReslabError(f"{run_dir}: nothing to resume (no checkpoints/latest.pt)")
-    config = from_dict(read_config(run_dir))
-    if model is not None and model != config.model.name:
-        raise ReslabError(
-            f"{run_dir} was made with model {config.model.name!r}; --model {model} differs"
+def _start(config: TrainConfig, out: Path, length: Length | None) -> dict[str, Any]:
+    from reslab.train.loop import train
+
+    with _lock(out):
+        state = run_state(out)
+        if state in ("resumable", "finished"):
+            raise ReslabError(
+                f"{out} already holds a run; continue it with --resume {out} or choose "
+                "another --out"
+            )
+        if state == "stranded" and _is_main():
+            warnings.warn(f"{out} holds a run that stopped before its first checkpoint; "
+                          "starting afresh in its place", ReslabWarning, stacklevel=3)  # fmt: skip
+            for name in ("metrics.jsonl", "summary.json", "amendments.jsonl"):
+                (out / name).unlink(missing_ok=True)
+        _clean(out)
+        return train(config, out, length=length)
+
+
+def _resume(
+    run_dir: Path, flags: dict[str, Any], sets: Sequence[str], epochs, iterations
+) -> dict[str, Any]:
+    from reslab.train.loop import train
+
+    if not (run_dir / "config.yaml").is_file():
+        raise ReslabError(f"{run_dir}: nothing to resume (not a run directory: no config.yaml)")
+    with _lock(run_dir):
+        saved = from_dict(read_config(run_dir))
+        config = amended_config(run_dir, saved, flags, sets, epochs, iterations)
+        state = run_state(run_dir)
+        lengthened = (
+            epochs is not None
+            or iterations is not None
+            or any(key.startswith(("schedule.iterations", "schedule.epochs")) for key in sets)
         )
-    if data is not None and data != config.data.source:
-        raise ReslabError(f"{run_dir} was made with data {config.data.source!r}; --data differs")
-    if out is not None and out.resolve() != run_dir.resolve():
-        raise ReslabError(f"--resume continues {run_dir} in place; drop --out {out}")
+        if state == "finished" and not lengthened:
+            summary = json.loads((run_dir / "summary.json").read_text())
+            if config != saved:
+                raise OptionError(
+                    f"{run_dir} is finished ({summary.get('iterations')} iterations); changes "
+                    "apply to further training: also give a longer --iterations or --epochs"
+                )
+            if _is_main():
+                warnings.warn(f"{run_dir} is finished ({summary.get('iterations')} "
+                              "iterations); nothing changed (train longer with --iterations "
+                              "or --epochs)", ReslabWarning, stacklevel=3)  # fmt: skip
+            return summary
+        if state == "stranded" and _is_main():
+            warnings.warn(f"{run_dir} stopped before its first checkpoint; training it from "
+                          "iteration 0 with its saved configuration", ReslabWarning,
+                          stacklevel=3)  # fmt: skip
+        _clean(run_dir)
+        return train(config, run_dir, resume=state != "stranded", saved=saved)
+
+
+def amended_config(
+    run_dir: Path,
+    saved: TrainConfig,
+    flags: dict[str, Any],
+    sets: Sequence[str],
+    epochs,
+    iterations,
+) -> TrainConfig:
+    """The saved configuration with the changes a resume asks for; a change of a key
+    outside :data:`RESUMABLE` is an error naming it."""
+    fixed = (("model.name", "--model", "model"), ("data.source", "--data", "data"),
+             ("run.seed", "--seed", "seed"), ("recipe", "--recipe", "recipe"))  # fmt: skip
+    for key, flag, what in fixed:
+        value, section = flags.get(key), saved
+        for part in key.split("."):
+            section = getattr(section, part)
+        if value is not None and value != section:
+            raise ReslabError(f"{run_dir} was made with {what} {section!r}; {flag} {value} "
+                              "differs (start a new run with another --out)")  # fmt: skip
+    data = saved.to_dict()
+    apply_sets(data, sets)
+    if flags.get("run.device") is not None:
+        data["run"]["device"] = flags["run.device"]
+    if iterations is not None:
+        data["schedule"].update(iterations=int(_positive("--iterations", iterations)), epochs=None)
+    elif epochs is not None:
+        data["schedule"].update(epochs=_positive("--epochs", epochs), iterations=None)
+    config = from_dict(data)
+    for key, (old, new) in changes(saved, config).items():
+        if key not in RESUMABLE:
+            raise OptionError(
+                f"{key} cannot change when resuming ({old!r} in {run_dir / 'config.yaml'}, "
+                f"asked for {new!r}): it is fixed for the life of a run; start a new run "
+                "with another --out"
+            )
     return config
+
+
+def run_state(run_dir: Path) -> str:
+    """ "new", "stranded", "resumable" or "finished" (see the module docstring)."""
+    if not (run_dir / "config.yaml").is_file():
+        return "new"
+    latest = run_dir / "checkpoints" / "latest.pt"
+    if not (latest.is_file() or previous_path(latest).is_file()):
+        return "stranded"
+    try:
+        status = json.loads((run_dir / "summary.json").read_text()).get("status")
+    except (OSError, ValueError, AttributeError):
+        status = None
+    return "finished" if status == "finished" else "resumable"
+
+
+def _is_main() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _lock(run_dir: Path) -> AbstractContextManager:
+    """Rank 0 holds the lock (the other ranks never write to the run directory)."""
+    return locked(run_dir) if _is_main() else nullcontext()
+
+
+def _clean(run_dir: Path) -> None:
+    if _is_main():
+        remove_temporaries(run_dir)
 
 
 def _positive(flag: str, value: float) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import signal
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -12,10 +13,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from reslab.errors import ReslabError
+from reslab.checkpoint import load_checkpoint, previous_path, unwrap
+from reslab.errors import CheckpointError, OptionError, ReslabError, ReslabWarning
 from reslab.evaluate.metrics import Meter
 from reslab.train import distributed
-from reslab.train.config import Length, TrainConfig, finalize
+from reslab.train.config import Length, TrainConfig, changes, finalize
 from reslab.train.progress import TrainProgress
 from reslab.train.rundir import RunDir, environment, truncate_metrics
 from reslab.train.runtime import precision_dtype, resolve_runtime
@@ -33,26 +35,38 @@ from reslab.train.state import IntervalMeter, TrainState
 
 
 class TrainingDiverged(ReslabError):
-    """The loss became NaN or infinite."""
+    """The loss, the weights (or BN statistics, or optimizer state) became NaN or infinite."""
+
+    exit_code = 4  # docs/training.md, "Exit status"
 
 
 def train(
-    config: TrainConfig, out: Path, *, resume: bool = False, length: Length | None = None
+    config: TrainConfig,
+    out: Path,
+    *,
+    resume: bool = False,
+    length: Length | None = None,
+    saved: TrainConfig | None = None,
 ) -> dict[str, Any]:
-    """Train (or, with ``resume``, continue) the run in ``out``; returns its summary."""
+    """Train (or, with ``resume``, continue from its checkpoint) the run in ``out``; returns
+    its summary. ``saved``: the run's configuration before this ``--resume`` amended it
+    (``config``), for ``amendments.jsonl``."""
     dist = distributed.setup(config.run.device)
     run = None
     try:
         s = build_session(config, dist, length)
         if resume:
-            restore(s, out / "checkpoints" / "latest.pt")
-            if dist.main:
-                truncate_metrics(out, s.state.iteration)
+            restore(s, *_latest_checkpoint(out, s.device, warn=dist.main))
+        if s.state.iteration > s.config.schedule.iterations:
+            raise OptionError(
+                f"{out} is at iteration {s.state.iteration}; a length of "
+                f"{s.config.schedule.iterations} iterations would end before it"
+            )
+        if dist.main and saved is not None:
+            truncate_metrics(out, s.state.iteration)
         run = RunDir(out, tensorboard=s.config.run.tensorboard) if dist.main else None
-        if run is not None and not resume:
-            env = environment(dist.device, dist.world_size)
-            env.update(precision=s.config.run.precision, compiled=s.config.model.compile)
-            run.write_config(s.config.to_dict(), env)
+        if run is not None:
+            _write_config(s, run, saved)
         summary = _loop(s, run, out)
         if run is not None:
             run.write_summary(summary)
@@ -67,6 +81,43 @@ def train(
         if run is not None:
             run.close()
         distributed.teardown()
+
+
+def _latest_checkpoint(out: Path, device: torch.device, *, warn: bool) -> tuple[dict, Path]:
+    """``checkpoints/latest.pt``, or, when it is damaged or gone, the one before it
+    (``latest.prev.pt``) with a warning: the run then repeats the iterations between them."""
+    latest = out / "checkpoints" / "latest.pt"
+    prev = previous_path(latest)
+    try:
+        return load_checkpoint(latest, map_location=device), latest
+    except CheckpointError as err:
+        if not prev.is_file():
+            raise
+        problem = err
+    try:
+        ckpt = load_checkpoint(prev, map_location=device)
+    except CheckpointError as err:
+        raise CheckpointError(f"{problem}; and the previous checkpoint: {err}") from None
+    if warn:
+        warnings.warn(f"{problem}; resuming from {prev} (iteration {ckpt.get('iteration')}) "
+                      "instead", ReslabWarning, stacklevel=3)  # fmt: skip
+    return ckpt, prev
+
+
+def _write_config(s: Session, run: RunDir, saved: TrainConfig | None) -> None:
+    """A new run writes its configuration and environment; a resumed one rewrites
+    ``config.yaml`` only when the resume changed it, and records the change."""
+    env = environment(s.device, s.dist.world_size)
+    env.update(precision=s.config.run.precision, compiled=s.config.model.compile)
+    if saved is None or s.state.iteration == 0:
+        run.write_config(s.config.to_dict(), env)
+    changed = changes(saved, s.config) if saved is not None else {}
+    if changed:
+        run.write_config(s.config.to_dict(), None)
+        run.append_amendment({
+            "iteration": s.state.iteration, "time": env["started"], "command": env["command"],
+            "changes": {k: {"from": a, "to": b} for k, (a, b) in changed.items()},
+        })  # fmt: skip
 
 
 def build_session(config: TrainConfig, dist: distributed.Dist, length: Length | None) -> Session:
@@ -130,7 +181,7 @@ def _loop(s: Session, run: RunDir | None, out: Path) -> dict[str, Any]:
             for x, y in s.loaders.train.batches(epoch, start):
                 lr = lr_at(st.iteration, cfg.schedule, cfg.optim.lr, st.events)
                 loss, misses = train_step(s, x, y, lr)
-                s.meter.add(loss, misses, len(y) * s.dist.world_size)
+                s.meter.add(loss, misses, len(y))  # this rank's share; summed at each record
                 st.iteration += 1
                 it = st.iteration
                 if it % cfg.run.log_every == 0 or it == total:
@@ -145,12 +196,12 @@ def _loop(s: Session, run: RunDir | None, out: Path) -> dict[str, Any]:
                 if it % cfg.run.checkpoint_every == 0 or it % eval_every == 0 or it == total:
                     s.meter.seconds += clock.lap()
                     st.wall_s = clock.total()
-                    _checkpoint(s, run, out)
+                    _checkpoint(s, run, out, x, y)
                     clock.skip()
                 if _should_stop(s, stop):
                     status = "interrupted"
                     st.wall_s = clock.total()
-                    _checkpoint(s, run, out)
+                    _checkpoint(s, run, out, x, y)
                     break
                 if it == total:
                     break
@@ -203,26 +254,96 @@ def train_step(s: Session, x: torch.Tensor, y: torch.Tensor, lr: float):
 def _log_train(s: Session, run: RunDir | None, lr: float, progress: TrainProgress) -> None:
     """Sum the interval over ranks, check it is finite, end a warm-up, write a record."""
     m, st = s.meter, s.state
-    sums = torch.stack([m.loss_sum, m.misses.double()])
-    loss_sum, misses = distributed.all_reduce_sum(sums).tolist()
-    loss, err = loss_sum / m.samples, 100.0 * misses / m.samples
+    loss_sum, misses, samples = _interval_sums(s).tolist()
+    loss, err = loss_sum / samples, 100.0 * misses / samples
     if not math.isfinite(loss):
-        raise TrainingDiverged(
-            f"the training loss became {loss} at iteration {st.iteration}; the last good "
-            f"checkpoint is kept in checkpoints/latest.pt (lower optim.lr, or warm up)"
-        )
+        raise _diverged(s, f"the training loss became {loss} at iteration {st.iteration}")
     st.last_train_err = err
     if st.events.warmup_end is None and err < s.config.schedule.warmup_until_err:
         st.events = ScheduleEvents(st.iteration, st.events.drops)  # the paper's 110-layer rule
     record = {
         "kind": "train", "iteration": st.iteration, "epoch": st.iteration / s.iters_per_epoch,
         "lr": lr, "train_loss": loss, "train_top1_err": err,
-        "images_per_s": m.samples / max(m.seconds, 1e-9), "elapsed_s": st.wall_s,
+        "images_per_s": samples / max(m.seconds, 1e-9), "elapsed_s": st.wall_s,
     }  # fmt: skip
     if run is not None:
         run.log(record)
     progress.update(st.iteration, record, record=True)
     s.meter = IntervalMeter.zeros(s.device)
+
+
+def _interval_sums(s: Session) -> torch.Tensor:
+    """Float64 ``(3,)``: loss sum, misses and samples of the current logging interval over
+    all ranks (each rank's meter holds its own share; a collective)."""
+    m = s.meter
+    local = torch.stack(
+        [
+            m.loss_sum,
+            m.misses.double(),
+            torch.tensor(float(m.samples), dtype=torch.float64, device=s.device),
+        ]
+    )
+    return distributed.all_reduce_sum(local)  # fmt: skip
+
+
+def _diverged(s: Session, what: str) -> TrainingDiverged:
+    return TrainingDiverged(f"{what}; {_kept_checkpoint(s)}")
+
+
+def _kept_checkpoint(s: Session) -> str:
+    if s.last_saved is None:
+        return ("no checkpoint was written yet (start again with a lower learning rate: "
+                "reslab train --resume RUN_DIR --set optim.lr=...)")  # fmt: skip
+    return (f"the last good checkpoint (iteration {s.last_saved}) is kept in "
+            "checkpoints/latest.pt (continue with a lower learning rate: reslab train "
+            "--resume RUN_DIR --set optim.lr=..., or warm up)")  # fmt: skip
+
+
+def _nonfinite_tensor(s: Session) -> str | None:
+    """The name of the first parameter, buffer (BN running statistics) or optimizer state
+    tensor that holds a NaN or an infinity, on any rank; None when all are finite."""
+    named = [*unwrap(s.model).named_parameters(), *unwrap(s.model).named_buffers()]
+    if s.ema is not None:
+        named += [(f"ema.{k}", t) for k, t in s.ema.module.state_dict().items()]
+    for i, state in enumerate(s.optimizer.state.values()):
+        named += [(f"optimizer.state[{i}].{k}", t) for k, t in state.items()
+                  if torch.is_tensor(t)]  # fmt: skip
+    named = [(k, t) for k, t in named if t.is_floating_point()]
+    finite = torch.stack([torch.isfinite(t).all() for _, t in named])  # one host sync
+    bad = not bool(finite.all())
+    if not distributed.any_rank(bad, s.device):
+        return None
+    if not bad:
+        return "a tensor on another rank"
+    return named[int((~finite).nonzero()[0])][0]
+
+
+def _check_finite(s: Session) -> None:
+    """Refuse to save non-finite weights: they are divergence, even when the loss of the
+    last interval was still finite (a huge step makes BN's running_var overflow)."""
+    name = _nonfinite_tensor(s)
+    if name is not None:
+        raise _diverged(s, f"{name} became non-finite by iteration {s.state.iteration}")
+
+
+@torch.no_grad()
+def _check_evaluable(s: Session, x: torch.Tensor, y: torch.Tensor) -> None:
+    """The weights to be saved must give a finite loss in evaluation mode, on the last
+    training batch: finite but huge BN running statistics (a step far too large) make
+    every evaluation NaN while the training loss, on batch statistics, stays finite."""
+    models = [unwrap(s.model), *([s.ema.module] if s.ema is not None else [])]
+    losses = []
+    for model in models:
+        was_training = model.training
+        model.eval()
+        with s.autocast():
+            logits = model(x)
+        model.train(was_training)
+        losses.append(s.criterion(logits.float(), y))
+    bad = not bool(torch.isfinite(torch.stack(losses)).all())
+    if distributed.any_rank(bad, s.device):
+        raise _diverged(s, f"the weights of iteration {s.state.iteration} give a non-finite "
+                           "loss in evaluation mode (BN statistics out of range)")  # fmt: skip
 
 
 @torch.no_grad()
@@ -243,6 +364,9 @@ def _evaluate_and_track(s: Session, run: RunDir | None, progress: TrainProgress)
     results = {split: evaluate_split(s, split) for split in ("val", "test")
                if getattr(s.loaders, split) is not None}  # fmt: skip
     for split, r in results.items():
+        if not math.isfinite(r["loss"]):
+            raise _diverged(s, f"the {split} loss became {r['loss']} at iteration {st.iteration}")
+    for split, r in results.items():
         record = {"kind": "eval", "iteration": st.iteration,
                   "epoch": st.iteration / s.iters_per_epoch, "split": split, **r}  # fmt: skip
         if run is not None:
@@ -254,6 +378,7 @@ def _evaluate_and_track(s: Session, run: RunDir | None, progress: TrainProgress)
     if watched < st.best_err:
         st.best_err, st.best_iteration = watched, st.iteration
         st.test_err_at_best = results["test"]["top1_err"]
+        _check_finite(s)
         if run is not None:
             save(s, run.ckpt_dir / "best.pt", with_train_state=False, weights=s.eval_model)
     if cfg.schedule.kind == "plateau":
@@ -265,16 +390,21 @@ def _evaluate_and_track(s: Session, run: RunDir | None, progress: TrainProgress)
                           f"iteration {st.iteration}")  # fmt: skip
 
 
-def _checkpoint(s: Session, run: RunDir | None, out: Path) -> None:
-    # A non-finite loss since the last record must not overwrite the last good weights.
-    if not bool(torch.isfinite(s.meter.loss_sum)):
-        raise TrainingDiverged(
-            f"the training loss became non-finite before iteration {s.state.iteration}; the "
-            f"last good checkpoint is kept in {out / 'checkpoints' / 'latest.pt'}"
-        )
+def _checkpoint(
+    s: Session, run: RunDir | None, out: Path, x: torch.Tensor, y: torch.Tensor
+) -> None:
+    # A non-finite loss since the last record, or non-finite weights, must not overwrite
+    # the last good checkpoint.
+    sums = _interval_sums(s)  # every rank's share: the checkpoint holds the whole interval
+    if not bool(torch.isfinite(sums[0])):
+        raise _diverged(s, f"the training loss became non-finite before iteration "
+                           f"{s.state.iteration}")  # fmt: skip
+    _check_finite(s)
+    _check_evaluable(s, x, y)
     if run is not None:
         run.flush()
-        save(s, run.ckpt_dir / "latest.pt")
+        save(s, run.ckpt_dir / "latest.pt", interval=sums.tolist())
+    s.last_saved = s.state.iteration
     distributed.barrier()
 
 

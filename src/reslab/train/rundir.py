@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import platform
@@ -10,14 +12,18 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 import yaml
 
-from reslab.checkpoint import atomic_path
-from reslab.errors import ReslabError
+from reslab.checkpoint import atomic_path, remove_stale_temporaries
+from reslab.errors import DiskFullError, ReslabError, ReslabWarning, RunLockedError
+
+LOCK_FILE = ".lock"
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -94,12 +100,21 @@ class RunDir:
                 ) from None
             self._tb = SummaryWriter(str(path / "tensorboard"))
 
-    def write_config(self, config: dict[str, Any], env: dict[str, Any]) -> None:
+    def write_config(self, config: dict[str, Any], env: dict[str, Any] | None) -> None:
         write_text_atomic(self.path / "config.yaml", yaml.safe_dump(config, sort_keys=False))
-        write_text_atomic(self.path / "env.json", json.dumps(env, indent=2) + "\n")
+        if env is not None:
+            write_text_atomic(self.path / "env.json", json.dumps(env, indent=2) + "\n")
 
     def log(self, record: dict[str, Any]) -> None:
-        self._metrics.write(json.dumps(record) + "\n")
+        try:
+            self._metrics.write(json.dumps(record) + "\n")
+        except OSError as err:
+            if err.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise DiskFullError(
+                    f"no space left on device while writing {self._metrics.name}; the "
+                    "checkpoints are intact (free some space, then continue with --resume)"
+                ) from None
+            raise
         if self._tb is not None:
             prefix = record["kind"] if record["kind"] == "train" else record["split"]
             for key, value in record.items():
@@ -107,29 +122,96 @@ class RunDir:
                     self._tb.add_scalar(f"{prefix}/{key}", value, record["iteration"])
 
     def flush(self) -> None:
-        self._metrics.flush()
-        os.fsync(self._metrics.fileno())
+        try:
+            self._metrics.flush()
+            os.fsync(self._metrics.fileno())
+        except OSError as err:
+            if err.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise DiskFullError(
+                    f"no space left on device while writing {self._metrics.name}; the "
+                    "previous checkpoint is intact (free some space, then continue)"
+                ) from None
+            raise
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         write_text_atomic(self.path / "summary.json", json.dumps(summary, indent=2) + "\n")
 
+    def append_amendment(self, record: dict[str, Any]) -> None:
+        """One line of ``amendments.jsonl``: what a ``--resume`` changed, from which
+        iteration (see docs/training.md)."""
+        with open(self.path / "amendments.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
     def close(self) -> None:
-        self._metrics.close()
+        with contextlib.suppress(OSError):  # a full disk was already reported
+            self._metrics.close()
         if self._tb is not None:
             self._tb.close()
 
 
 def truncate_metrics(path: Path, iteration: int) -> None:
     """Drop records written after ``iteration``: on resume, the run continues from the
-    checkpoint and will write them again."""
+    checkpoint and will write them again. A torn last line (a death or power loss during
+    an append) is dropped with a warning; a bad line elsewhere is an error naming it."""
     metrics = path / "metrics.jsonl"
     if not metrics.is_file():
         return
-    kept = [
-        line for line in metrics.read_text().splitlines()
-        if line.strip() and json.loads(line)["iteration"] <= iteration
-    ]  # fmt: skip
+    lines = metrics.read_text().splitlines()
+    kept = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            at = record["iteration"]
+        except (json.JSONDecodeError, TypeError, KeyError) as err:
+            if number == len(lines):
+                warnings.warn(f"{metrics}:{number}: dropped a torn last line (the run died "
+                              "while writing it)", ReslabWarning, stacklevel=2)  # fmt: skip
+                break
+            reason = err.msg if isinstance(err, json.JSONDecodeError) else "no 'iteration'"
+            raise ReslabError(f"{metrics}:{number}: not a metrics record ({reason}); fix "
+                              "or delete the line, then resume again") from None  # fmt: skip
+        if at <= iteration:
+            kept.append(line)
     write_text_atomic(metrics, "".join(f"{line}\n" for line in kept))
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the run directory ``path`` (created if needed): a
+    :class:`RunLockedError` naming the holder's PID when another process has it. The OS
+    releases the lock when its holder dies, however it dies."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    path.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise RunLockedError(
+                f"{path} is in use by another reslab process (PID {holder}); wait for it "
+                "to end or stop it, or choose another --out"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def remove_temporaries(path: Path) -> None:
+    """Temporary files of writers that died mid-write (a checkpoint's can be large);
+    call while holding :func:`locked`."""
+    for folder in (path, path / "checkpoints"):
+        remove_stale_temporaries(folder)
 
 
 def read_config(path: Path) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from reslab.checkpoint import FORMAT, VERSION, load_checkpoint, save_atomic, unwrap
+from reslab.checkpoint import FORMAT, VERSION, save_atomic, unwrap
 from reslab.errors import CheckpointError, OptionError
 from reslab.models import create_model
 from reslab.train.config import TrainConfig
@@ -33,6 +33,7 @@ class Session:
     state: TrainState
     meter: IntervalMeter
     last_eval: tuple[int, dict[str, dict[str, float]]] | None = None  # (iteration, results)
+    last_saved: int | None = None  # iteration of the latest checkpoint of this run
 
     @property
     def device(self) -> torch.device:
@@ -149,7 +150,11 @@ class EMA(AveragedModel):
 # --- checkpoints -----------------------------------------------------------------------
 
 
-def checkpoint(s: Session, *, with_train_state: bool, weights: nn.Module | None = None) -> dict:
+def checkpoint(
+    s: Session, *, with_train_state: bool, weights: nn.Module | None = None, interval=None
+) -> dict:
+    """``interval``: the current logging interval's loss sum, misses and samples over all
+    ranks (default: this process's own meter, right for one process)."""
     bare = unwrap(weights if weights is not None else s.model)
     if isinstance(bare, AveragedModel):
         bare = bare.module
@@ -173,24 +178,34 @@ def checkpoint(s: Session, *, with_train_state: bool, weights: nn.Module | None 
             "scaler": s.scaler.state_dict() if s.scaler is not None else None,
             "ema": s.ema.state_dict() if s.ema is not None else None,
             "state": s.state.to_dict(),
-            "meter": {
-                "loss_sum": s.meter.loss_sum.item(),
-                "misses": s.meter.misses.item(),
-                "samples": s.meter.samples,
-                "iterations": s.meter.iterations,
-            },
+            "meter": _meter_dict(s, interval),
             "rng": rng_state(s.device),
         }
     return ckpt
 
 
-def save(s: Session, path: Path, *, with_train_state: bool = True, weights=None) -> None:
-    save_atomic(checkpoint(s, with_train_state=with_train_state, weights=weights), path)
+def _meter_dict(s: Session, interval) -> dict[str, Any]:
+    m = s.meter
+    loss_sum, misses, samples = interval or (m.loss_sum.item(), m.misses.item(), m.samples)
+    return {"loss_sum": float(loss_sum), "misses": int(misses), "samples": int(samples),
+            "iterations": m.iterations}  # fmt: skip
 
 
-def restore(s: Session, path: Path) -> None:
-    """Continue from a training checkpoint of this very run configuration."""
-    ckpt = load_checkpoint(path, map_location=s.device)
+def save(
+    s: Session, path: Path, *, with_train_state: bool = True, weights=None, interval=None
+) -> None:
+    ckpt = checkpoint(s, with_train_state=with_train_state, weights=weights, interval=interval)
+    # latest.pt keeps its predecessor as latest.prev.pt: one damaged file never costs a run.
+    save_atomic(ckpt, path, keep_previous=with_train_state)
+
+
+# Hyperparameters that optimizer.load_state_dict takes from the checkpoint; the run's
+# configuration wins, so that a --resume may change them (docs/training.md).
+_OPTIM_HYPER = ("momentum", "nesterov", "weight_decay", "dampening")
+
+
+def restore(s: Session, ckpt: dict[str, Any], path: Path) -> None:
+    """Continue from ``ckpt``, a training checkpoint (read from ``path``) of this run."""
     if "train_state" not in ckpt:
         raise CheckpointError(f"{path}: holds weights only, no training state to resume from")
     name = ckpt["model"]["name"]
@@ -198,9 +213,27 @@ def restore(s: Session, path: Path) -> None:
         raise CheckpointError(
             f"{path}: made with model {name!r}, but this run trains {s.config.model.name!r}"
         )
-    unwrap(s.model).load_state_dict(ckpt["state_dict"])
+    options = model_options(s.config, len(s.loaders.classes), s.loaders.in_chans)
+    saved_options = ckpt["model"].get("options", {})
+    if saved_options != options:
+        raise CheckpointError(
+            f"{path}: made with model options {saved_options}, but this run's are {options} "
+            "(a checkpoint of another run?)"
+        )
+    try:
+        unwrap(s.model).load_state_dict(ckpt["state_dict"])
+    except RuntimeError as err:
+        raise CheckpointError(
+            f"{path}: its weights do not fit this run's model: {str(err).splitlines()[0]}"
+        ) from None
     ts = ckpt["train_state"]
-    s.optimizer.load_state_dict(ts["optimizer"])
+    hyper = [{k: g[k] for k in _OPTIM_HYPER if k in g} for g in s.optimizer.param_groups]
+    try:
+        s.optimizer.load_state_dict(ts["optimizer"])
+    except (ValueError, KeyError) as err:
+        raise CheckpointError(f"{path}: its optimizer state does not fit this run: {err}") from None
+    for group, values in zip(s.optimizer.param_groups, hyper, strict=True):
+        group.update(values)
     if s.scaler is not None and ts["scaler"] is not None:
         s.scaler.load_state_dict(ts["scaler"])
     if s.ema is not None and ts["ema"] is not None:
@@ -208,7 +241,10 @@ def restore(s: Session, path: Path) -> None:
     s.state = TrainState.from_dict(ts["state"])
     m = ts["meter"]
     s.meter = IntervalMeter.zeros(s.device)
-    s.meter.loss_sum += m["loss_sum"]
-    s.meter.misses += m["misses"]
-    s.meter.samples, s.meter.iterations = m["samples"], m["iterations"]
+    if s.dist.main:  # the partial interval over all ranks; the others start theirs at zero
+        s.meter.loss_sum += m["loss_sum"]
+        s.meter.misses += m["misses"]
+        s.meter.samples = m["samples"]
+    s.meter.iterations = m["iterations"]
     set_rng_state(ts["rng"], s.device)
+    s.last_saved = s.state.iteration
