@@ -54,6 +54,14 @@ def _root(
     """Deep Residual Learning (He et al. 2015): models, training, evaluation, reproduction."""
 
 
+def _cache_root() -> Path:
+    """``reslab.data.data_root() / "cache"`` without importing the data package (torchvision):
+    $RESLAB_DATA, else ~/.cache/reslab."""
+    import os
+
+    return Path(os.environ.get("RESLAB_DATA") or "~/.cache/reslab").expanduser() / "cache"
+
+
 # --- models ----------------------------------------------------------------------------
 
 
@@ -66,13 +74,14 @@ def models_cmd(
 ) -> None:
     """List the model zoo with parameters, multiply-adds and the paper's figures."""
     from reslab.analysis.tables import models_table
-    from reslab.models import describe, list_models
+    from reslab.models import list_models
+    from reslab.models.profile import describe_many
 
     names = list_models(pattern)
     if not names:
         raise ReslabError(f"no model matches {pattern!r}; run 'reslab models' for the full list")
-    with err_console.status("counting parameters and multiply-adds"):
-        rows = [describe(name) for name in names]
+    with err_console.status("counting parameters and multiply-adds (cached after the first call)"):
+        rows = describe_many(names, cache_dir=_cache_root())
     if as_json:
         _print_json(rows)
     else:
