@@ -72,10 +72,12 @@ class ScheduleConfig:
     epochs: float | None = None
     milestones: tuple[int, ...] = (32_000, 48_000)  # "steps": iterations where lr *= gamma
     gamma: float = 0.1
-    # Warm-up: "linear" ramps from 0 over warmup_iterations; "until_error" is the paper's
-    # ResNet-110 rule (Sec. 4.2): lr = warmup_lr until the training error falls below
-    # warmup_until_err %, for models at least warmup_min_depth deep.
+    # Warm-up: "linear" ramps from 0 over warmup_fraction of the run (so that it fits any
+    # dataset size), or over warmup_iterations when that is set instead; "until_error" is
+    # the paper's ResNet-110 rule (Sec. 4.2): lr = warmup_lr until the training error falls
+    # below warmup_until_err %, for models at least warmup_min_depth deep.
     warmup: Literal["none", "linear", "until_error"] = "none"
+    warmup_fraction: float = 0.0
     warmup_iterations: int = 0
     warmup_lr: float = 0.01
     warmup_until_err: float = 80.0
@@ -130,15 +132,15 @@ def resolve(
     merged: dict[str, Any] = {}
     _merge(merged, recipe_overrides(recipe))
     if file is not None:
-        _merge(merged, _read_yaml(Path(file)))
+        _merge_layer(merged, _read_yaml(Path(file)))
     for item in sets:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise OptionError(f"--set expects key=value (e.g. optim.lr=0.05); got {item!r}")
-        _merge(merged, _nest(key.strip(), yaml.safe_load(raw) if raw else ""))
+        _merge_layer(merged, _nest(key.strip(), yaml.safe_load(raw) if raw else ""))
     for key, value in (flags or {}).items():
         if value is not None:
-            _merge(merged, _nest(key, value))
+            _merge_layer(merged, _nest(key, value))
     merged["recipe"] = recipe
     config = build(TrainConfig, merged)
     validate(config)
@@ -161,7 +163,9 @@ def finalize(
     """Fix the schedule length in iterations once the data size is known.
 
     ``length`` (from ``--iterations N`` or ``--epochs N``) replaces the recipe's length;
-    milestones and the linear warm-up then scale in proportion, keeping the schedule's shape.
+    milestones and a warm-up given in iterations then scale in proportion, keeping the
+    schedule's shape; a warm-up given as a fraction is that fraction of the final length.
+    The resolved schedule is checked: warm-up shorter than the run, milestones inside it.
     """
     s = config.schedule
     base = s.iterations if s.iterations is not None else round(s.epochs * iters_per_epoch)
@@ -170,16 +174,48 @@ def finalize(
         unit, n = length
         total = round(n) if unit == "iterations" else round(n * iters_per_epoch)
     if total < 1:
-        raise OptionError(f"the schedule has {total} iterations; it needs at least 1")
-    factor = total / base
+        raise OptionError(
+            f"the schedule has {total} iterations ({_length_text(s, length)} at "
+            f"{iters_per_epoch} iterations per epoch); it needs at least 1"
+        )
+    factor = total / max(base, 1)
+    if s.warmup_fraction > 0:
+        # At least one warm-up step, and at least one step at the full rate after it.
+        warmup = min(max(1, round(s.warmup_fraction * total)), total - 1)
+    else:
+        warmup = round(s.warmup_iterations * factor)
     s = replace(
         s,
         iterations=total,
         epochs=None,
         milestones=tuple(max(1, round(m * factor)) for m in s.milestones),
-        warmup_iterations=round(s.warmup_iterations * factor),
+        warmup_iterations=warmup,
     )
+    check_schedule(s)
     return replace(config, schedule=s)
+
+
+def check_schedule(s: ScheduleConfig) -> None:
+    """A finalized schedule's points must lie inside the run."""
+    total = s.iterations
+    if s.warmup == "linear" and s.warmup_iterations >= total and total > 1:
+        raise OptionError(
+            f"the linear warm-up ({s.warmup_iterations} iterations) is not shorter than the "
+            f"run ({total} iterations): lower schedule.warmup_iterations, or give the warm-up "
+            f"as a fraction (schedule.warmup_fraction=0.1)"
+        )
+    outside = [m for m in s.milestones if m >= total]
+    if s.kind == "steps" and outside:
+        raise OptionError(
+            f"schedule.milestones {list(s.milestones)} resolve to iterations at or after the "
+            f"end of the run ({total} iterations): {outside} would never apply"
+        )
+
+
+def _length_text(s: ScheduleConfig, length: Length | None) -> str:
+    if length is not None:
+        return f"--{length[0]} {length[1]:g}"
+    return f"{s.iterations} iterations" if s.iterations is not None else f"{s.epochs:g} epochs"
 
 
 def validate(c: TrainConfig) -> None:
@@ -200,8 +236,14 @@ def validate(c: TrainConfig) -> None:
         raise OptionError(f"optim.ema_decay must be in (0, 1) or null; got {o.ema_decay}")
     if list(s.milestones) != sorted(s.milestones):
         raise OptionError(f"schedule.milestones must be increasing; got {list(s.milestones)}")
-    if s.warmup == "linear" and s.warmup_iterations < 1:
-        raise OptionError("schedule.warmup 'linear' needs schedule.warmup_iterations >= 1")
+    if s.warmup == "linear" and (s.warmup_iterations < 1) == (s.warmup_fraction <= 0):
+        raise OptionError(
+            "schedule.warmup 'linear' needs exactly one of schedule.warmup_fraction (of the "
+            f"run, in (0, 1)) and schedule.warmup_iterations (>= 1); got warmup_fraction="
+            f"{s.warmup_fraction}, warmup_iterations={s.warmup_iterations}"
+        )
+    if not 0 <= s.warmup_fraction < 1:
+        raise OptionError(f"schedule.warmup_fraction must be in [0, 1); got {s.warmup_fraction}")
     if c.data.val_split < 0:
         raise OptionError(f"data.val_split must be >= 0; got {c.data.val_split}")
 
@@ -272,6 +314,27 @@ def _describe(hint: Any) -> str:
     if typing.get_origin(hint) is Literal:
         return " or ".join(repr(a) for a in typing.get_args(hint))
     return getattr(hint, "__name__", str(hint))
+
+
+# A length or warm-up given in one unit replaces the recipe's value in the other unit
+# (the value that means "not given in this unit").
+_ALTERNATIVES = (("iterations", "epochs"), ("warmup_iterations", "warmup_fraction"))
+_UNSET: dict[str, Any] = {"iterations": None, "epochs": None, "warmup_iterations": 0,
+                          "warmup_fraction": 0.0}  # fmt: skip
+
+
+def _merge_layer(into: dict[str, Any], layer: dict[str, Any]) -> None:
+    """Merge a user layer (YAML, --set, flag) over the recipe: setting schedule.iterations
+    clears the recipe's schedule.epochs (and warmup_iterations its warmup_fraction), unless
+    the same layer sets both."""
+    new = layer.get("schedule")
+    old = into.get("schedule")
+    if isinstance(new, dict) and isinstance(old, dict):
+        for a, b in _ALTERNATIVES:
+            for given, other in ((a, b), (b, a)):
+                if new.get(given) not in (None, 0) and other not in new and other in old:
+                    old[other] = _UNSET[other]
+    _merge(into, layer)
 
 
 def _merge(into: dict[str, Any], new: dict[str, Any]) -> None:

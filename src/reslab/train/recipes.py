@@ -56,7 +56,9 @@ RECIPES: dict[str, dict[str, Any]] = {
         "optim": {"lr": 0.2, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4,
                   "batch_size": 128, "label_smoothing": 0.1, "ema_decay": None},
         "schedule": {"kind": "onecycle", "iterations": None, "epochs": 6, "milestones": [],
-                     "warmup": "linear", "warmup_iterations": 350},
+                     # 15 % of the run: 351 of CIFAR-10's 2,340 iterations (it was a fixed
+                     # 350, which outlasted runs on small datasets).
+                     "warmup": "linear", "warmup_fraction": 0.15},
         "run": {"log_every": 25, "eval_every": 0, "checkpoint_every": 250},
     },
     # Not the paper: the same ingredients at 30 epochs with cosine decay and EMA weights.
@@ -66,7 +68,8 @@ RECIPES: dict[str, dict[str, Any]] = {
         "optim": {"lr": 0.2, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4,
                   "batch_size": 256, "label_smoothing": 0.1, "ema_decay": 0.999},
         "schedule": {"kind": "cosine", "iterations": None, "epochs": 30, "milestones": [],
-                     "warmup": "linear", "warmup_iterations": 400},
+                     # 7 % of the run: 410 of CIFAR-10's 5,850 iterations (a fixed 400 before).
+                     "warmup": "linear", "warmup_fraction": 0.07},
         "run": {"log_every": 50, "eval_every": 0, "checkpoint_every": 500},
     },
 }  # fmt: skip
