@@ -174,6 +174,7 @@ def train_cmd(
         f"{summary['model']}: test top-1 error {summary['test_top1_err']:.2f} % "
         f"(top-5 {summary['test_top5_err']:.2f} %) after {summary['iterations']} iterations"
     )
+    typer.echo(f"run directory: {resume or out}")
 
 
 @app.command("recipes")

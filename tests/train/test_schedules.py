@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from reslab.errors import OptionError
-from reslab.train.config import finalize, resolve
+from reslab.train.config import finalize, from_dict, resolve
 from reslab.train.schedules import ScheduleEvents, lr_at, plateaued, warmup_applies
 
 IPE = 390  # CIFAR-10: 50,000 images / batch 128
@@ -84,6 +84,14 @@ def test_the_issue_cases_no_longer_end_at_the_peak() -> None:
     s = finalize(resolve("cifar-quick"), 1, ("iterations", 200)).schedule
     assert s.warmup_iterations == 30
     assert lr_at(5, s, 0.2, ScheduleEvents()) == pytest.approx(0.2 * 6 / 30)
+
+
+@pytest.mark.parametrize("recipe", ["cifar-quick", "cifar-fast", "cifar-paper"])
+def test_a_finalized_config_reads_back_and_finalizes_to_itself(recipe) -> None:
+    # config.yaml holds the finalized config; --resume reads and finalizes it again.
+    once = finalize(resolve(recipe), 39)
+    again = from_dict(once.to_dict())
+    assert finalize(again, 39) == once
 
 
 def test_paper_schedule_is_unchanged_on_small_data() -> None:

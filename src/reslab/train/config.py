@@ -190,6 +190,7 @@ def finalize(
         epochs=None,
         milestones=tuple(max(1, round(m * factor)) for m in s.milestones),
         warmup_iterations=warmup,
+        warmup_fraction=0.0,  # resolved, like the epochs: config.yaml holds iterations only
     )
     check_schedule(s)
     return replace(config, schedule=s)

@@ -16,7 +16,7 @@ from reslab.errors import ReslabError
 from reslab.evaluate.metrics import Meter
 from reslab.train import distributed
 from reslab.train.config import Length, TrainConfig, finalize
-from reslab.train.progress import TrainProgress
+from reslab.train.progress import TrainProgress, run_header
 from reslab.train.rundir import RunDir, environment, truncate_metrics
 from reslab.train.runtime import precision_dtype, resolve_runtime
 from reslab.train.schedules import ScheduleEvents, lr_at, plateaued, warmup_applies
@@ -120,7 +120,13 @@ def _loop(s: Session, run: RunDir | None, out: Path) -> dict[str, Any]:
     with (
         _stop_signals() as stop,
         TrainProgress(
-            total, st.iteration, enabled=run is not None, title=f"{cfg.model.name} · {cfg.recipe}"
+            total,
+            st.iteration,
+            enabled=run is not None,
+            title=f"{cfg.model.name} · {cfg.recipe}",
+            header=run_header(s, out) if run is not None else (),
+            iters_per_epoch=ipe,
+            elapsed_before=st.wall_s,
         ) as progress,
     ):
         while st.iteration < total and status == "finished":
