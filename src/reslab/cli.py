@@ -216,8 +216,8 @@ def eval_cmd(
     out: Annotated[
         Path | None,
         typer.Option(
-            help="Folder for eval.json and confusion.png (default: "
-            "RUN_DIR/eval/<checkpoint>-<data>-<protocol>)."
+            help="Folder for eval.json and confusion.png (default: RUN_DIR/eval/"
+            "<checkpoint>-<data>-<protocol>[-flip][-subsetN], named by every option)."
         ),
     ] = None,
     subset_per_class: Annotated[
