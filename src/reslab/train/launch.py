@@ -24,15 +24,24 @@ def launch(
     seed: int | None = None,
     device: str | None = None,
     resume: Path | None = None,
+    skip_bad: bool = False,
+    dry_run: bool = False,
 ) -> dict[str, Any]:
+    """Train, resume, or (``dry_run``) return ``{"status": "dry-run", "plan": [lines]}``: the
+    resolved configuration and schedule, without training."""
     from reslab.train.loop import train
 
     if resume is not None:
         config = resumed_config(resume, model=model, data=data, out=out)
+        if skip_bad and not config.data.skip_bad:
+            raise ReslabError(f"{resume} was made without --skip-bad; a resumed run keeps its "
+                              "data: start a new run with --skip-bad")  # fmt: skip
+        if dry_run:
+            return _dry_run(config, None)
         return train(config, resume, resume=True)
-    if out is None:
+    if out is None and not dry_run:
         raise OptionError("--out RUN_DIR is required (or --resume RUN_DIR)")
-    if (out / "config.yaml").exists():
+    if out is not None and (out / "config.yaml").exists() and not dry_run:
         raise ReslabError(
             f"{out} already holds a run; continue it with --resume {out} or choose another --out"
         )
@@ -43,9 +52,19 @@ def launch(
         length = ("epochs", _positive("--epochs", epochs))
     elif iterations is not None:
         length = ("iterations", _positive("--iterations", iterations))
-    flags = {"model.name": model, "data.source": data, "run.seed": seed, "run.device": device}
+    flags = {"model.name": model, "data.source": data, "run.seed": seed, "run.device": device,
+             "data.skip_bad": True if skip_bad else None}  # fmt: skip
     config = resolve(recipe, file=config_file, sets=sets, flags=flags)
+    if dry_run:
+        return _dry_run(config, length)
+    assert out is not None
     return train(config, out, length=length)
+
+
+def _dry_run(config: TrainConfig, length: Length | None) -> dict[str, Any]:
+    from reslab.train.plan import plan_lines
+
+    return {"status": "dry-run", "plan": plan_lines(config, length)}
 
 
 def resumed_config(
