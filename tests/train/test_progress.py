@@ -64,3 +64,24 @@ def test_header_once_and_the_resume_line(capsys: pytest.CaptureFixture[str]) -> 
 
 def test_clock() -> None:
     assert (clock(0), clock(3725.4), clock(None)) == ("0:00:00", "1:02:05", "-:--:--")
+
+
+def test_a_far_slower_cpu_warns_once_with_the_remedy() -> None:
+    from reslab.train.progress import SlowdownWatch
+
+    watch = SlowdownWatch(threads=2)
+    rates = [150, 690, 680, 700, 600, 38, 15, 20]  # start-up, steady, then a loaded machine
+    messages = [m for m in map(watch.check, rates) if m]
+    assert len(messages) == 1
+    assert "slowed to 38 img/s from 700" in messages[0]
+    assert "OMP_NUM_THREADS=1 reslab train --resume RUN_DIR" in messages[0]
+    steady = SlowdownWatch(threads=2)
+    assert not any(steady.check(r) for r in [100, 690, 400, 650, 300, 700])  # noise is fine
+
+
+def test_the_warning_reaches_the_console() -> None:
+    console = Console(file=io.StringIO(), width=200)
+    with TrainProgress(100, 0, console=console, cpu_threads=2) as p:
+        for i, rate in enumerate([100, 700, 700, 700, 50], start=1):
+            p.update(i, {"images_per_s": rate}, record=True)
+    assert console.file.getvalue().count("reslab: warning: training slowed") == 1

@@ -127,6 +127,7 @@ def _loop(s: Session, run: RunDir | None, out: Path) -> dict[str, Any]:
             header=run_header(s, out) if run is not None else (),
             iters_per_epoch=ipe,
             elapsed_before=st.wall_s,
+            cpu_threads=torch.get_num_threads() if s.device.type == "cpu" else None,
         ) as progress,
     ):
         while st.iteration < total and status == "finished":

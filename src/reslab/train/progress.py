@@ -69,6 +69,35 @@ class _Rate:
         return (total - i1) * (t1 - t0) / (i1 - i0)
 
 
+class SlowdownWatch:
+    """Warn once when the training rate falls far below this session's best: on a CPU, the
+    sign of other processes competing for the cores (issue 18 saw 690 -> 15-38 img/s on a
+    loaded 2-core machine, recovering as soon as the load dropped)."""
+
+    FACTOR = 4.0  # "far below": under a quarter of the best interval
+    SETTLE = 2  # records before judging: the first intervals include start-up
+
+    def __init__(self, threads: int) -> None:
+        self.threads, self.best, self.seen, self.warned = threads, 0.0, 0, False
+
+    def check(self, rate: float | None) -> str | None:
+        if rate is None or self.warned:
+            return None
+        self.seen += 1
+        if self.seen > self.SETTLE and self.best > 0 and rate * self.FACTOR < self.best:
+            self.warned = True
+            return (
+                f"reslab: warning: training slowed to {rate:.0f} img/s from {self.best:.0f}: "
+                f"other processes are probably competing for the CPU cores (torch runs "
+                f"{_plural(self.threads, 'thread')} here). If the load stays, lower their "
+                f"priority (nice), or stop with Ctrl-C and continue with fewer threads: "
+                f"OMP_NUM_THREADS=1 reslab train --resume RUN_DIR"
+            )
+        if self.seen > 1:
+            self.best = max(self.best, rate)
+        return None
+
+
 class TrainProgress:
     """``with TrainProgress(total, start) as p: p.update(iteration, **metrics)``.
 
@@ -86,6 +115,7 @@ class TrainProgress:
         header: Sequence[str] = (),
         iters_per_epoch: int | None = None,
         elapsed_before: float = 0.0,
+        cpu_threads: int | None = None,
         console: Console | None = None,
     ) -> None:
         self.total, self.start, self.enabled, self.title = total, start, enabled, title
@@ -97,6 +127,7 @@ class TrainProgress:
         self._t0 = time.monotonic()
         self._rate = _Rate()
         self._live: Live | None = None
+        self._watch = SlowdownWatch(cpu_threads) if cpu_threads else None
 
     def __enter__(self) -> TrainProgress:
         if self.enabled:
@@ -125,6 +156,10 @@ class TrainProgress:
         self.iteration = iteration
         if self._live is None and self.enabled and record:
             print(self.log_line(), file=sys.stderr, flush=True)
+        if record and self._watch is not None:
+            warning = self._watch.check((metrics or {}).get("images_per_s"))
+            if warning:
+                self.note(warning)
 
     def note(self, text: str) -> None:
         if self.enabled:
