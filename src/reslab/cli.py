@@ -491,7 +491,7 @@ def reproduce_cmd(
     budget: Annotated[
         str | None,
         typer.Option(
-            help="paper, short or smoke: required to train (--dry-run and --no-train "
+            help="paper, medium, short or smoke: required to train (--dry-run and --no-train "
             "default to short)."
         ),
     ] = None,

@@ -40,4 +40,7 @@ def plan_lines(config: TrainConfig, length: Length | None) -> list[str]:
         f"# evaluation every {final.run.eval_every or ipe:,} iterations, checkpoint every "
         f"{final.run.checkpoint_every:,}",
     ]
+    if final.run.precision == "auto" or final.model.compile == "auto":
+        lines.append("# run.precision / model.compile 'auto' are resolved for the device when "
+                     "the run starts; its config.yaml records the choice")  # fmt: skip
     return lines

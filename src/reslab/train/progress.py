@@ -224,14 +224,12 @@ def run_header(s: Any, out: Path) -> list[str]:
 
     from reslab.models import count_params
     from reslab.train.schedules import describe_schedule
-    from reslab.train.session import precision_dtype
 
     cfg, d = s.config, s.loaders.description
     model = s.eval_model
     options = ", ".join(f"{k}={v}" for k, v in cfg.model.options.items())
     hw = d["input_size"] if isinstance(d["input_size"], list | tuple) else [d["input_size"]] * 2
-    dtype = precision_dtype(cfg.run.precision, s.device)
-    precision = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+    compiled = ", compiled" if cfg.model.compile is True else ""
     world = f", {s.dist.world_size} processes" if s.dist.world_size > 1 else ""
     schedule = describe_schedule(cfg.schedule, cfg.optim.lr, s.iters_per_epoch, model.depth)
     val = f" / {d['val_images']:,} val" if d.get("val_images") else ""
@@ -245,7 +243,8 @@ def run_header(s: Any, out: Path) -> list[str]:
         f"          {d['train_images']:,} train{val} / {d['test_images']:,} test images, "
         f"{hw[0]}x{hw[1]} {channels_text(s.loaders.in_chans)}",
         f"          normalisation {d['normalization']}, augment {d['augment']}",
-        f"device    {s.device}, {precision}, {_plural(torch.get_num_threads(), 'thread')}{world}",
+        f"device    {s.device}, {cfg.run.precision}{compiled}, "
+        f"{_plural(torch.get_num_threads(), 'thread')}{world}",
         f"run dir   {out}",
     ]
 
