@@ -90,8 +90,9 @@ class SlowdownWatch:
                 f"reslab: warning: training slowed to {rate:.0f} img/s from {self.best:.0f}: "
                 f"other processes are probably competing for the CPU cores (torch runs "
                 f"{_plural(self.threads, 'thread')} here). If the load stays, lower their "
-                f"priority (nice), or stop with Ctrl-C and continue with fewer threads: "
-                f"OMP_NUM_THREADS=1 reslab train --resume RUN_DIR"
+                f"priority (nice), or stop with Ctrl-C and continue with threads that sleep "
+                f"instead of spinning, or with one thread: OMP_WAIT_POLICY=PASSIVE (or "
+                f"OMP_NUM_THREADS=1) reslab train --resume RUN_DIR (docs/performance.md)"
             )
         if self.seen > 1:
             self.best = max(self.best, rate)
