@@ -36,10 +36,6 @@ def _fields(metrics: dict[str, Any]) -> list[str]:
     return parts
 
 
-def _fmt(metrics: dict[str, Any]) -> str:
-    return "  ".join(_fields(metrics))
-
-
 def clock(seconds: float | None) -> str:
     """1234.5 -> '0:20:34'; None (unknown) -> '-:--:--'."""
     if seconds is None or seconds != seconds or seconds > 8.64e6:
