@@ -94,6 +94,11 @@ def test_a_finalized_config_reads_back_and_finalizes_to_itself(recipe) -> None:
     assert finalize(again, 39) == once
 
 
+def test_the_paper_schedule_scales_to_a_two_iteration_run() -> None:
+    s = finalize(resolve("cifar-paper"), 1, ("iterations", 2)).schedule
+    assert (s.iterations, s.milestones) == (2, (1, 2))  # the last never applies: harmless
+
+
 def test_paper_schedule_is_unchanged_on_small_data() -> None:
     # Its length is in iterations: the data size changes the epochs, not the schedule.
     for ipe in SIZES.values():
@@ -112,9 +117,9 @@ def test_warmup_in_iterations_replaces_the_recipes_fraction() -> None:
 @pytest.mark.parametrize(("recipe", "sets", "length", "message"), [
     ("cifar-quick", ["schedule.warmup_iterations=3000"], None,
      "the linear warm-up (3000 iterations) is not shorter than the run (2340 iterations)"),
-    ("cifar-paper", ["schedule.milestones=[32000, 70000]"], None,
-     "schedule.milestones [32000, 70000] resolve to iterations at or after the end of the "
-     "run (64000 iterations): [70000] would never apply"),
+    ("cifar-paper", ["schedule.milestones=[32000, 70000]"], ("iterations", 800),
+     "schedule.milestones [32000, 70000] lie at or after the end of the schedule (64000 "
+     "iterations): [70000] would never apply"),
     ("cifar-quick", [], ("epochs", 0.1),
      "the schedule has 0 iterations (--epochs 0.1 at 1 iterations per epoch)"),
     ("cifar-quick", ["schedule.warmup_fraction=1.5"], None,
