@@ -24,6 +24,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},  # subcommands inherit it
 )
 # Piped or captured output gets wide tables rather than rich's 80-column default.
 console = Console(width=None if sys.stdout.isatty() else 200)
@@ -60,6 +61,14 @@ def _root(
     """Deep Residual Learning (He et al. 2015): models, training, evaluation, reproduction."""
 
 
+def _cache_root() -> Path:
+    """``reslab.data.data_root() / "cache"`` without importing the data package (torchvision):
+    $RESLAB_DATA, else ~/.cache/reslab."""
+    import os
+
+    return Path(os.environ.get("RESLAB_DATA") or "~/.cache/reslab").expanduser() / "cache"
+
+
 # --- models ----------------------------------------------------------------------------
 
 
@@ -72,13 +81,14 @@ def models_cmd(
 ) -> None:
     """List the model zoo with parameters, multiply-adds and the paper's figures."""
     from reslab.analysis.tables import models_table
-    from reslab.models import describe, list_models
+    from reslab.models import list_models
+    from reslab.models.profile import describe_many
 
     names = list_models(pattern)
     if not names:
         raise ReslabError(f"no model matches {pattern!r}; run 'reslab models' for the full list")
-    with err_console.status("counting parameters and multiply-adds"):
-        rows = [describe(name) for name in names]
+    with err_console.status("counting parameters and multiply-adds (cached after the first call)"):
+        rows = describe_many(names, cache_dir=_cache_root())
     if as_json:
         _print_json(rows)
     else:
@@ -134,12 +144,15 @@ def data_inspect_cmd(
 
 @app.command("train")
 def train_cmd(
-    model: Annotated[str | None, typer.Option(help="Model name (see 'reslab models').")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Model name (see 'reslab models'); default resnet20.")
+    ] = None,
     recipe: Annotated[
         str | None, typer.Option(help="Recipe (see 'reslab recipes'; default cifar-paper).")
     ] = None,
     data: Annotated[
-        str | None, typer.Option(help="Dataset path or name (cifar10, cifar100).")
+        str | None,
+        typer.Option(help="Dataset path or name (cifar10, cifar100); default cifar10."),
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Run directory to create.")] = None,
     config: Annotated[Path | None, typer.Option(help="YAML file of config overrides.")] = None,
@@ -158,6 +171,14 @@ def train_cmd(
     resume: Annotated[
         Path | None, typer.Option(help="Continue the run in this directory exactly.")
     ] = None,
+    skip_bad: Annotated[
+        bool,
+        typer.Option("--skip-bad", help="Skip unreadable images (listed in summary.json)."),
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Print the resolved config and schedule; train nothing."),
+    ] = False,
 ) -> None:
     """Train a model; under torchrun, data-parallel over all processes. Exit status: 0
     finished, 2 a user error, 3 interrupted (resumable), 4 diverged (docs/training.md)."""
@@ -167,12 +188,16 @@ def train_cmd(
         summary = launch(
             model=model, recipe=recipe, data=data, out=out, config_file=config,
             sets=set_ or (), epochs=epochs, iterations=iterations, seed=seed, device=device,
-            resume=resume,
+            resume=resume, skip_bad=skip_bad, dry_run=dry_run,
         )  # fmt: skip
+    if summary["status"] == "dry-run":
+        typer.echo("\n".join(summary["plan"]))
+        return
     typer.echo(
         f"{summary['model']}: test top-1 error {summary['test_top1_err']:.2f} % "
         f"(top-5 {summary['test_top5_err']:.2f} %) after {summary['iterations']} iterations"
     )
+    typer.echo(f"run directory: {resume or out}")
     if summary.get("status") == "interrupted":
         typer.echo(f"interrupted at iteration {summary['iterations']}; continue with "
                    f"--resume {resume or out}", err=True)  # fmt: skip
@@ -205,16 +230,33 @@ def _warnings_as_lines():
 
 
 @app.command("recipes")
-def recipes_cmd(as_json: JsonFlag = False) -> None:
-    """List the training recipes."""
-    from reslab.train.recipes import describe_recipes
+def recipes_cmd(
+    name: Annotated[
+        str | None, typer.Argument(help="Show this recipe's values (default: list them all).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List the training recipes, or show one recipe's values."""
+    from reslab.train.recipes import describe_recipes, recipe_overrides
 
     recipes = describe_recipes()
+    if name is not None:
+        values = recipe_overrides(name)  # an unknown name: error with the closest names
+        if as_json:
+            _print_json({"name": name, "description": recipes[name], **values})
+            return
+        import yaml
+
+        typer.echo(f"# {name}: {recipes[name]}")
+        typer.echo("# (over the defaults of reslab.train.config; see --dry-run for a run's "
+                   "resolved schedule)")  # fmt: skip
+        typer.echo(yaml.safe_dump(values, sort_keys=False).rstrip())
+        return
     if as_json:
         _print_json(recipes)
         return
-    for name, text in recipes.items():
-        console.print(f"[bold]{name:22}[/] {text}", highlight=False)
+    for key, text in recipes.items():
+        console.print(f"[bold]{key:22}[/] {text}", highlight=False)
 
 
 # --- evaluate, predict, export ---------------------------------------------------------
@@ -254,8 +296,8 @@ def eval_cmd(
     out: Annotated[
         Path | None,
         typer.Option(
-            help="Folder for eval.json and confusion.png (default: "
-            "RUN_DIR/eval/<checkpoint>-<data>-<protocol>)."
+            help="Folder for eval.json and confusion.png (default: RUN_DIR/eval/"
+            "<checkpoint>-<data>-<protocol>[-flip][-subsetN], named by every option)."
         ),
     ] = None,
     subset_per_class: Annotated[
@@ -495,7 +537,13 @@ def reproduce_cmd(
             help="cifar10-table6, cifar10-fig6, cifar10-fig7, shortcuts, imagenet-table1."
         ),
     ],
-    budget: Annotated[str, typer.Option(help="paper, short or smoke.")] = "short",
+    budget: Annotated[
+        str | None,
+        typer.Option(
+            help="paper, medium, short or smoke: required to train (--dry-run and --no-train "
+            "default to short)."
+        ),
+    ] = None,
     seeds: Annotated[int, typer.Option(help="Seeds per model (0..N-1).")] = 1,
     data: Annotated[str, typer.Option(help="CIFAR-10 path or name.")] = "cifar10",
     out: Annotated[Path, typer.Option(help="Folder of runs and the report.")] = Path(
@@ -517,6 +565,8 @@ def reproduce_cmd(
     and write the report on every run under --out."""
     from reslab.reproduce import run_experiment, run_status
 
+    budget = _reproduce_budget(budget, trains=not (dry_run or no_train or
+                                                   experiment == "imagenet-table1"))  # fmt: skip
     sets = (f"run.device={device}",) if device else ()
     result = run_experiment(
         experiment, budget=budget, seeds=seeds, data=data, out=out, with_1202=with_1202,
@@ -528,6 +578,19 @@ def reproduce_cmd(
         return
     for run in result:
         console.print(f"{run_status(run.run_dir):9} {run.command}", highlight=False, soft_wrap=True)
+
+
+def _reproduce_budget(budget: str | None, *, trains: bool) -> str:
+    """Hours of CPU work never start by default: training needs an explicit --budget."""
+    if budget is not None or not trains:
+        return budget or "short"
+    from reslab.reproduce.experiments import BUDGETS
+
+    choices = "; ".join(f"{b.name}: {b.description}" for b in BUDGETS.values())
+    raise ReslabError(
+        f"--budget is required to train ({choices}); see the runs and their state first "
+        "with --dry-run"
+    )
 
 
 # --- bench -----------------------------------------------------------------------------
@@ -612,9 +675,35 @@ def bench_cmd(
 # --- entry point -----------------------------------------------------------------------
 
 
+# Metavars where neither the parameter's name in capitals nor N (numbers) is the best word.
+METAVARS = {"set_": "KEY=VALUE", "out": "PATH", "config": "FILE.yaml", "resume": "RUN_DIR",
+            "root": "DIR", "samples": "FILE.png", "x": "AXIS", "fmt": "FORMAT",
+            "inputs": "IMAGE_OR_DIR", "runs": "RUN_DIR", "checkpoint": "CHECKPOINT"}  # fmt: skip
+
+
+def command():
+    """The click command of ``app``, with readable metavars (``--out PATH``, ``--seed N``)
+    instead of typer's type names (``<path>``, ``<int>``)."""
+    root = typer.main.get_command(app)
+    stack = [root]
+    while stack:
+        cmd = stack.pop()
+        stack.extend(getattr(cmd, "commands", {}).values())
+        for param in cmd.params:
+            if param.metavar is not None or getattr(param, "is_flag", False):
+                continue
+            number = param.type_descriptor.annotation in (int, float)
+            param.metavar = METAVARS.get(param.name) or ("N" if number else param.name.upper())
+            if param.param_type_name == "argument":
+                # typer prints an argument's type after its name ("RUN_DIR <list[Path]>"):
+                # the help line already says what it takes.
+                param.display_type_rich = lambda ctx: None
+    return root
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
-        app(args=argv, prog_name="reslab")
+        command()(args=argv, prog_name="reslab")
     except ReslabError as err:
         typer.echo(f"reslab: error: {err}", err=True)
         raise SystemExit(err.exit_code) from None

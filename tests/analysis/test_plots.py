@@ -8,7 +8,16 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from reslab.analysis.plots import PAPER_YLIM, error_ylim, plot_curves, plot_fig6, plot_fig7
+from reslab.analysis.plots import (
+    PAPER_YLIM,
+    curves_figure,
+    error_ylim,
+    fig6_figure,
+    fig7_figure,
+    plot_curves,
+    plot_fig6,
+    plot_fig7,
+)
 from reslab.analysis.runs import find_runs, read_run
 from reslab.errors import OptionError
 
@@ -34,7 +43,11 @@ def test_fig6_has_a_third_panel_for_the_deep_runs(study: Path, tmp_path: Path) -
     two = _image(plot_fig6(plain, resnets, tmp_path / "two.png"))
     three = _image(plot_fig6(plain, resnets, tmp_path / "three.png", deep=[runs["resnet110", 0]]))
     assert three.shape[1] > 1.3 * two.shape[1]
-    _image(plot_fig6([], resnets, tmp_path / "no-plain.png"))  # an empty panel says so
+    one = _image(plot_fig6([], resnets, tmp_path / "no-plain.png"))  # no empty panel
+    assert one.shape[1] < 0.7 * two.shape[1]
+    assert len(fig6_figure([], resnets).axes) == 1
+    with pytest.raises(OptionError, match="at least one run"):
+        fig6_figure([], [])
 
 
 def test_fig7(tmp_path: Path) -> None:
@@ -59,3 +72,46 @@ def test_bad_input(tmp_path: Path) -> None:
     (tmp_path / "run" / "metrics.jsonl").write_text("")
     with pytest.raises(OptionError, match="no training or test records"):
         plot_curves([read_run(tmp_path / "run")], tmp_path / "a.png")
+
+
+def test_curves_show_every_point_and_name_the_run(tmp_path: Path) -> None:
+    # write_run's curves fall from about 90 % to their final values.
+    run = read_run(write_run(tmp_path / "r", train_err=2.0, test_err=7.0, recipe="cifar-quick"))
+    ax = curves_figure([run]).axes[0]
+    highest = max(float(run.train["train_top1_err"].max()), float(run.test["top1_err"].max()))
+    low, high = ax.get_ylim()
+    assert highest > 40 and low <= 0 and high >= highest  # the start is on the chart
+    title = ax.get_title()
+    assert title.startswith("ResNet-20 · cifar-quick · CIFAR-10 (JPEG copy)")
+    assert title.splitlines()[1] == "r"  # the run's folder
+
+
+def test_a_single_evaluation_is_drawn_as_a_marker(tmp_path: Path) -> None:
+    run = read_run(write_run(tmp_path / "r", iterations=390, eval_every=390))
+    assert run.test.rows == 1
+    ax = curves_figure([run]).axes[0]
+    (test_line,) = [line for line in ax.get_lines() if line.get_label() == "ResNet-20"]
+    assert len(test_line.get_xdata()) == 1 and test_line.get_marker() == "o"
+
+
+def test_an_interrupted_run_shows_its_final_test_error(tmp_path: Path) -> None:
+    path = write_run(tmp_path / "r", iterations=300, eval_every=1000, status="interrupted")
+    metrics = path / "metrics.jsonl"  # stopped before its first scheduled evaluation
+    metrics.write_text("".join(line + "\n" for line in metrics.read_text().splitlines()
+                               if '"kind": "eval"' not in line))  # fmt: skip
+    run = read_run(path)
+    assert run.test.rows == 0 and run.summary["test_top1_err"] is not None
+    ax = curves_figure([run]).axes[0]
+    (test_line,) = [line for line in ax.get_lines() if line.get_label() == "ResNet-20"]
+    assert list(test_line.get_xdata()) == [300.0]
+    assert list(test_line.get_ydata()) == [run.summary["test_top1_err"]]
+    assert "(interrupted)" in ax.get_title()
+
+
+def test_fig7_legend_is_outside_the_panels() -> None:
+    responses = {"plain20": np.linspace(2, 1, 19), "resnet110": np.linspace(1, 4, 109)}
+    fig = fig7_figure(responses)
+    assert all(ax.get_legend() is None for ax in fig.axes) and len(fig.legends) == 1
+    fig.canvas.draw()
+    legend = fig.legends[0].get_window_extent()
+    assert not any(legend.overlaps(ax.get_window_extent()) for ax in fig.axes)

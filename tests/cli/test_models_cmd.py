@@ -8,6 +8,67 @@ import sys
 
 import pytest
 
+HEAVY = ("torch", "torchvision", "numpy", "PIL")
+
+
+@pytest.fixture(autouse=True)
+def _cache_in_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    monkeypatch.setenv("RESLAB_DATA", str(tmp_path / "data-root"))
+
+
+@pytest.mark.parametrize("code", [
+    "import reslab",
+    "import reslab.cli, sys; sys.argv = ['reslab', '--help']\ntry: reslab.cli.main()\n"
+    "except SystemExit: pass",
+])  # fmt: skip
+def test_import_and_help_do_not_import_torch(code: str) -> None:
+    check = f"{code}\nimport sys; print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    proc = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_lazy_names_resolve() -> None:
+    import reslab
+    from reslab.models import create_model
+
+    assert reslab.create_model is create_model
+    assert "list_models" in dir(reslab)
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        reslab.nope  # noqa: B018
+
+
+def test_models_rows_are_cached_by_code_and_reused(tmp_path) -> None:
+    from reslab.models.profile import describe, describe_many
+
+    fresh = describe_many(["resnet20", "plain20"], cache_dir=tmp_path)
+    assert fresh == [describe("resnet20"), describe("plain20")]
+    (cache,) = tmp_path.glob("models-*.json")
+    rows = json.loads(cache.read_text())
+    rows["resnet20"]["params"] = -1  # a marker: the next call must read the file
+    cache.write_text(json.dumps(rows))
+    again = describe_many(["resnet20"], cache_dir=tmp_path)
+    assert again[0]["params"] == -1
+    cache.write_text("{not json")  # damaged: measured again
+    assert describe_many(["resnet20"], cache_dir=tmp_path)[0]["params"] == 269_722
+
+
+def test_models_cache_lives_in_the_data_root(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    from reslab.cli import _cache_root
+    from reslab.data import data_root
+
+    assert _cache_root() == data_root() / "cache" == tmp_path / "data-root" / "cache"
+    monkeypatch.delenv("RESLAB_DATA")
+    assert _cache_root() == data_root() / "cache"
+
+
+def test_meta_device_counts_equal_real_ones() -> None:
+    from reslab.models import complexity, count_macs, count_params, create_model
+
+    model = create_model("resnet20")
+    assert complexity("resnet20").params == count_params(model)
+    assert complexity("resnet20").macs == count_macs(model, 32)
+
 
 def test_models_json_reports_the_golden_figures(cli) -> None:
     code, out, _ = cli("models", "resnet*", "--json")

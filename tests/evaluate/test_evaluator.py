@@ -30,7 +30,7 @@ def test_eval_reproduces_the_trainer_on_real_cifar10(real_run: Path, real_source
     assert record["top5_err"] == pytest.approx(summary["test_top5_err"])
     assert record["loss"] == pytest.approx(summary["test_loss"], abs=1e-4)
 
-    out = real_run / "eval" / "final-cifar10-jpeg-single"  # the documented default
+    out = real_run / "eval" / "final-cifar10-jpeg-single-subset10"  # the documented default
     assert record["out"] == str(out)
     saved = json.loads((out / "eval.json").read_text())
     assert saved == {k: v for k, v in record.items() if k != "out"}
@@ -48,6 +48,41 @@ def test_eval_reproduces_the_trainer_on_real_cifar10(real_run: Path, real_source
     assert list(saved["per_class_accuracy"]) == list(real_source.classes)
     correct = sum(a for a in saved["per_class_accuracy"].values()) * REAL_TEST_PER_CLASS / 100
     assert round(correct) == 100 - round(saved["top1_err"])
+
+
+def test_every_option_that_changes_the_numbers_names_its_folder(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from reslab.evaluate.evaluator import default_out_dir
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.yaml").write_text("{}")
+    ckpt = run / "checkpoints" / "best.pt"
+    source = SimpleNamespace(name="cifar10", test_split="test")
+    single, flip = make_protocol("single", 32), make_protocol("single", 32, flip=True)
+    names = {
+        default_out_dir(run, ckpt, source, single, split="test").name,
+        default_out_dir(run, ckpt, source, flip, split="test").name,
+        default_out_dir(run, ckpt, source, single, split="test", subset_per_class=20).name,
+        default_out_dir(run, ckpt, source, single, split="val").name,
+        default_out_dir(run, ckpt, source, single, split="test", skip_bad=True).name,
+    }
+    assert names == {"best-cifar10-single", "best-cifar10-single-flip",
+                     "best-cifar10-single-subset20", "best-cifar10-val-single",
+                     "best-cifar10-single-skip-bad"}  # fmt: skip
+    assert default_out_dir(run, ckpt, source, single).parent == run / "eval"
+
+
+def test_the_confusion_title_names_protocol_flip_and_data() -> None:
+    from reslab.evaluate.evaluator import protocol_title
+
+    record = {"protocol": {"name": "single", "flip": True},
+              "data": {"name": "cifar10", "split": "test", "subset_per_class": 20},
+              "checkpoint": {"model": {"name": "resnet20"}}}  # fmt: skip
+    assert protocol_title(record) == "resnet20, single + flip, cifar10 test (20 per class)"
+    record["protocol"], record["data"]["subset_per_class"] = {"name": "10crop", "flip": True}, None
+    assert protocol_title(record) == "resnet20, 10crop, cifar10 test"
 
 
 def test_flip_averaging_changes_the_scores(real_run: Path, real_source, tmp_path: Path) -> None:

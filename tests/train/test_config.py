@@ -111,8 +111,13 @@ def test_config_file_errors(tmp_path: Path) -> None:
         resolve("cifar-paper", file=listy)
 
 
-def test_exactly_one_length() -> None:
+def test_exactly_one_length(tmp_path) -> None:
+    both = tmp_path / "both.yaml"
+    both.write_text("schedule: {epochs: 10, iterations: 500}\n")
     with pytest.raises(OptionError, match=r"exactly one of schedule\.iterations and"):
-        resolve("cifar-paper", sets=["schedule.epochs=10"])
+        resolve("cifar-paper", file=both)
+    # A length in epochs replaces the recipe's length in iterations (and the reverse).
+    c = resolve("cifar-paper", sets=["schedule.epochs=10"])
+    assert (c.schedule.epochs, c.schedule.iterations) == (10.0, None)
     c = resolve("cifar-paper", sets=["schedule.epochs=10", "schedule.iterations=null"])
     assert c.schedule.epochs == 10.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import time
@@ -32,6 +33,10 @@ def test_a_run_directory_holds_everything(tiny_data: Path, tmp_path: Path) -> No
     proc = run_reslab("train", *TINY, "--data", str(tiny_data), "--out", str(run),
                       "--iterations", "12", "--set", "run.eval_every=6", env=env)  # fmt: skip
     assert "resnet20: test top-1 error" in proc.stdout
+    assert proc.stdout.splitlines()[-1] == f"run directory: {run}"
+    header = proc.stderr.split(" it 5/12")[0]  # printed once, before the first record
+    assert "model     resnet20, 2" in header and f"run dir   {run}" in header
+    assert "RGB (3 channels)" in header and "resuming" not in header
 
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["model"]["name"] == "resnet20" and config["recipe"] == "cifar-paper"
@@ -111,7 +116,9 @@ def test_resume_after_sigkill_ends_with_the_same_weights(tiny_data: Path, tmp_pa
     assert at % 6 != 0 or at < 150  # stopped somewhere inside the run
     assert not (killed / "summary.json").exists()
 
-    run_reslab("train", "--resume", str(killed), env=env)
+    resumed = run_reslab("train", "--resume", str(killed), env=env)
+    resumed_at = re.search(r"resuming from iteration (\d+) of 150", resumed.stderr)
+    assert resumed_at and int(resumed_at[1]) >= at  # a later checkpoint may beat the kill
     a = _weights(straight / "checkpoints" / "latest.pt")
     b = _weights(killed / "checkpoints" / "latest.pt")
     assert a.keys() == b.keys()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import pytest
 
-from reslab.train.config import finalize, resolve
+from reslab.errors import OptionError
+from reslab.train.config import finalize, from_dict, resolve
 from reslab.train.schedules import ScheduleEvents, lr_at, plateaued, warmup_applies
 
 IPE = 390  # CIFAR-10: 50,000 images / batch 128
@@ -63,8 +65,82 @@ def test_shorter_or_longer_schedules_scale_the_milestones(length, milestones) ->
 def test_epoch_recipes_become_iterations() -> None:
     s = _schedule("cifar-quick")
     assert (s.iterations, s.epochs) == (6 * IPE, None)
-    assert s.warmup_iterations == 350
-    assert _schedule("cifar-quick", ("epochs", 12)).warmup_iterations == 700
+    assert s.warmup_iterations == 351  # 15 % of 2,340
+    assert _schedule("cifar-quick", ("epochs", 12)).warmup_iterations == 702
+
+
+# Iterations per epoch of a 10-image folder, a 5,000-image folder and CIFAR-10 (batch 128).
+SIZES = {"tiny": 1, "small": 39, "cifar": IPE}
+
+
+@pytest.mark.parametrize("recipe", ["cifar-quick", "cifar-fast"])
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("length", [None, ("iterations", 200), ("epochs", 2)])
+def test_warmup_scales_with_the_run_on_any_dataset_size(recipe, size, length) -> None:
+    config = resolve(recipe)
+    s = finalize(config, SIZES[size], length).schedule
+    w, total = s.warmup_iterations, s.iterations
+    assert 1 <= w < total
+    assert w == max(1, round(config.schedule.warmup_fraction * total))
+    lrs = [lr_at(i, s, 0.2, ScheduleEvents()) for i in range(total)]
+    assert max(lrs) == pytest.approx(0.2)  # the peak is reached inside the run
+    assert lrs[-1] < 0.2 / 2 or total <= 2  # and the decay runs after it
+
+
+def test_the_issue_cases_no_longer_end_at_the_peak() -> None:
+    # 5,000 images, 6 epochs: 234 iterations, warm-up 35 (was 350, past the end).
+    s = finalize(resolve("cifar-quick"), 39).schedule
+    assert (s.iterations, s.warmup_iterations) == (234, 35)
+    # 10 images, --iterations 200: warm-up 30 (was 5,833); lr at iteration 5 is 6/30 of 0.2.
+    s = finalize(resolve("cifar-quick"), 1, ("iterations", 200)).schedule
+    assert s.warmup_iterations == 30
+    assert lr_at(5, s, 0.2, ScheduleEvents()) == pytest.approx(0.2 * 6 / 30)
+
+
+@pytest.mark.parametrize("recipe", ["cifar-quick", "cifar-fast", "cifar-paper"])
+def test_a_finalized_config_reads_back_and_finalizes_to_itself(recipe) -> None:
+    # config.yaml holds the finalized config; --resume reads and finalizes it again.
+    once = finalize(resolve(recipe), 39)
+    again = from_dict(once.to_dict())
+    assert finalize(again, 39) == once
+
+
+def test_the_paper_schedule_scales_to_a_two_iteration_run() -> None:
+    s = finalize(resolve("cifar-paper"), 1, ("iterations", 2)).schedule
+    assert (s.iterations, s.milestones) == (2, (1, 2))  # the last never applies: harmless
+
+
+def test_paper_schedule_is_unchanged_on_small_data() -> None:
+    # Its length is in iterations: the data size changes the epochs, not the schedule.
+    for ipe in SIZES.values():
+        s = finalize(resolve("cifar-paper"), ipe).schedule
+        assert (s.iterations, s.milestones, s.warmup) == (64_000, (32_000, 48_000), "until_error")
+
+
+def test_warmup_in_iterations_replaces_the_recipes_fraction() -> None:
+    config = resolve("cifar-quick", sets=["schedule.warmup_iterations=100"])
+    assert (config.schedule.warmup_fraction, config.schedule.warmup_iterations) == (0.0, 100)
+    assert finalize(config, IPE).schedule.warmup_iterations == 100
+    config = resolve("cifar-quick", sets=["schedule.iterations=500"])  # replaces 6 epochs
+    assert (config.schedule.iterations, config.schedule.epochs) == (500, None)
+
+
+@pytest.mark.parametrize(("recipe", "sets", "length", "message"), [
+    ("cifar-quick", ["schedule.warmup_iterations=3000"], None,
+     "the linear warm-up (3000 iterations) is not shorter than the run (2340 iterations)"),
+    ("cifar-paper", ["schedule.milestones=[32000, 70000]"], ("iterations", 800),
+     "schedule.milestones [32000, 70000] lie at or after the end of the schedule (64000 "
+     "iterations): [70000] would never apply"),
+    ("cifar-quick", [], ("epochs", 0.1),
+     "the schedule has 0 iterations (--epochs 0.1 at 1 iterations per epoch)"),
+    ("cifar-quick", ["schedule.warmup_fraction=1.5"], None,
+     "schedule.warmup_fraction must be in [0, 1); got 1.5"),
+    ("cifar-quick", ["schedule.warmup_fraction=0"], None,
+     "schedule.warmup 'linear' needs exactly one of schedule.warmup_fraction"),
+])  # fmt: skip
+def test_schedules_outside_the_run_are_clear_errors(recipe, sets, length, message) -> None:
+    with pytest.raises(OptionError, match=re.escape(message)):
+        finalize(resolve(recipe, sets=sets), IPE if length is None else 1, length)
 
 
 def test_linear_warmup_then_cosine_to_zero() -> None:

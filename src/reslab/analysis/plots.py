@@ -40,16 +40,40 @@ def plot_curves(
     title: str | None = None,
     ylim: tuple[float, float] | None = None,
 ) -> Path:
-    """Training (dashed) and test (bold) error of each run, one colour per run."""
+    """Training (dashed) and test (bold) error of each run, one colour per run. The y axis
+    holds every point (``ylim`` to zoom); the title names the run, recipe and data."""
+    return save(curves_figure(runs, x=x, title=title, ylim=ylim), path)
+
+
+def curves_figure(
+    runs: Sequence[Run],
+    *,
+    x: XAxis = "iterations",
+    title: str | None = None,
+    ylim: tuple[float, float] | None = None,
+) -> Figure:
     check_choice("--x", x, ("iterations", "epochs"))
     runs = _with_records(runs)
-    fig = Figure(figsize=(6.4, 4.4), layout="constrained")
+    fig = Figure(figsize=(6.4, 4.6), layout="constrained")
     ax = fig.add_subplot()
     scale, xlabel = _x_axis(runs, x)
     _draw(ax, runs, x, scale, _labels(runs))
-    _style(ax, xlabel, ylim or error_ylim(runs), title)
+    _style(ax, xlabel, ylim or full_ylim(runs), title or curves_title(runs))
     _legend(ax)
-    return save(fig, path)
+    return fig
+
+
+def curves_title(runs: Sequence[Run]) -> str:
+    """'ResNet-20 · cifar-quick · cifar10-jpeg: 50000 train, 10000 test images' and the
+    run's folder; for several runs, their number and the recipes and data they share."""
+    if len(runs) == 1:
+        r = runs[0]
+        status = "" if r.finished else f" ({r.status})"
+        return f"{r.label} · {r.recipe} · {r.data}\n{r.path.name}{status}"
+    recipes = sorted({r.recipe for r in runs})
+    data = sorted({r.data for r in runs})
+    return (f"{len(runs)} runs · {', '.join(recipes)}\n"
+            f"{data[0] if len(data) == 1 else f'{len(data)} datasets'}")  # fmt: skip
 
 
 def plot_fig6(
@@ -62,11 +86,24 @@ def plot_fig6(
 ) -> Path:
     """Fig. 6: plain nets (left), ResNets (middle), and, when ``deep`` runs are given,
     ResNet-110 against ResNet-1202 (right); one run per model, shared y axis."""
+    return save(fig6_figure(plain_runs, resnet_runs, deep, x=x), path)
+
+
+def fig6_figure(
+    plain_runs: Sequence[Run],
+    resnet_runs: Sequence[Run],
+    deep: Sequence[Run] | None = None,
+    *,
+    x: XAxis = "iterations",
+) -> Figure:
     check_choice("x", x, ("iterations", "epochs"))
     panels = [("plain networks", plain_runs), ("ResNets", resnet_runs)]
     if deep:
         panels.append(("ResNet-110 and ResNet-1202", deep))
-    panels = [(name, _with_records(rs)) for name, rs in panels]
+    # Only panels with runs: a smoke or partial study draws no empty frames.
+    panels = [(name, _with_records(rs)) for name, rs in panels if rs]
+    if not panels:
+        raise OptionError("plot_fig6 needs at least one run")
     everything = [r for _, rs in panels for r in rs]
     scale, xlabel = _x_axis(everything, x)
     ylim = error_ylim(everything)
@@ -75,23 +112,24 @@ def plot_fig6(
     for ax, (name, rs) in zip(axes, panels, strict=True):
         _draw(ax, rs, x, scale, _labels(rs))
         _style(ax, xlabel, ylim, name)
-        if rs:
-            _legend(ax)
-        else:
-            ax.text(0.5, 0.5, "no finished runs", ha="center", transform=ax.transAxes, color="0.5")
+        _legend(ax)
     for ax in axes[1:]:
         ax.set_ylabel("")
     fig.suptitle("CIFAR-10: training error (dashed) and test error (bold)", fontsize=11)
-    return save(fig, path)
+    return fig
 
 
 def plot_fig7(responses: Mapping[str, np.ndarray], path: str | Path) -> Path:
     """Fig. 7: std of each 3x3 layer's response, in layer order (top) and sorted by
     magnitude, descending (bottom). Keys are model names (plain20, resnet56, ...)."""
+    return save(fig7_figure(responses), path)
+
+
+def fig7_figure(responses: Mapping[str, np.ndarray]) -> Figure:
     if not responses:
         raise OptionError("plot_fig7 needs the responses of at least one model")
-    fig = Figure(figsize=(7.0, 6.4), layout="constrained")
-    top, bottom = fig.subplots(2, 1)
+    fig = Figure(figsize=(8.2, 6.4), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharey=True)
     for i, (model, stds) in enumerate(responses.items()):
         stds = np.asarray(stds, float)
         layers = np.arange(1, len(stds) + 1)
@@ -108,10 +146,12 @@ def plot_fig7(responses: Mapping[str, np.ndarray], path: str | Path) -> Path:
         ax.set_xlim(left=0)
         ax.set_ylim(bottom=0)
         ax.grid(True, color="0.9", linewidth=0.6)
-        ax.legend(loc="upper right", fontsize=8, frameon=False)
+    # One legend outside the panels: inside, it covered the deepest net's last layers.
+    fig.legend(*top.get_legend_handles_labels(), loc="outside right center", fontsize=8,
+               frameon=False)  # fmt: skip
     fig.suptitle("CIFAR-10: std of layer responses (3x3 layers, after BN, before ReLU/addition)",
                  fontsize=10)  # fmt: skip
-    return save(fig, path)
+    return fig
 
 
 def error_ylim(runs: Sequence[Run]) -> tuple[float, float]:
@@ -122,6 +162,17 @@ def error_ylim(runs: Sequence[Run]) -> tuple[float, float]:
     if high <= PAPER_YLIM[1]:
         return PAPER_YLIM
     return 0.0, float(min(100, 10 * math.ceil(high * 1.05 / 10)))
+
+
+def full_ylim(runs: Sequence[Run]) -> tuple[float, float]:
+    """0 to the next 10 % above every point drawn (at most 100): nothing is off the chart.
+    The axis starts a little below 0 so that a point at 0 % shows whole."""
+    values = [float(np.nanmax(v)) for r in runs
+              for v in (r.train["train_top1_err"], r.test["top1_err"]) if len(v)]  # fmt: skip
+    values += [p[1] for r in runs if (p := _final_test_point(r, "iteration")) is not None]
+    high = max(values, default=0.0)
+    top = float(min(100, max(10, 10 * math.ceil(high * 1.02 / 10))))
+    return -0.015 * top, top
 
 
 def save(fig: Figure, path: str | Path) -> Path:
@@ -174,14 +225,34 @@ def _run_colors(runs: Sequence[Run]) -> list[str]:
     return [FALLBACK[i % len(FALLBACK)] for i in range(len(runs))]
 
 
+def _final_test_point(run: Run, key: str) -> tuple[float, float] | None:
+    """The summary's test error when it comes after the last test record: an interrupted
+    run is evaluated when it stops, between the scheduled evaluations."""
+    s = run.summary
+    if not s or s.get("test_top1_err") is None or s.get("iterations") is None:
+        return None
+    if run.test.rows and float(run.test["iteration"].max()) >= s["iterations"]:
+        return None
+    at = s["iterations"] if key == "iteration" else s.get("epochs")
+    return None if at is None else (float(at), float(s["test_top1_err"]))
+
+
 def _draw(ax, runs: Sequence[Run], x: XAxis, scale: float, labels: Sequence[str]) -> None:
     key = "iteration" if x == "iterations" else "epoch"
     for run, label, color in zip(runs, labels, _run_colors(runs), strict=True):
         if run.train.rows:
-            ax.plot(run.train[key] / scale, run.train["train_top1_err"], color=color, **TRAIN_STYLE)
-        if run.test.rows:
-            ax.plot(run.test[key] / scale, run.test["top1_err"], color=color, label=label,
-                    **TEST_STYLE)  # fmt: skip
+            ax.plot(run.train[key] / scale, run.train["train_top1_err"], color=color,
+                    marker="." if run.train.rows == 1 else None, **TRAIN_STYLE)  # fmt: skip
+        xs = list(run.test[key]) if run.test.rows else []
+        ys = list(run.test["top1_err"]) if run.test.rows else []
+        final = _final_test_point(run, key)
+        if final is not None:
+            xs, ys = [*xs, final[0]], [*ys, final[1]]
+        if xs:
+            # A line needs two points: mark each one when there are few.
+            marker = "o" if len(xs) <= 12 else None
+            ax.plot(np.asarray(xs, float) / scale, ys, color=color, label=label, marker=marker,
+                    markersize=4, **TEST_STYLE)  # fmt: skip
 
 
 def _style(ax, xlabel: str, ylim: tuple[float, float], title: str | None) -> None:
@@ -203,4 +274,4 @@ def _legend(ax) -> None:
         Line2D([], [], color="0.4", **TEST_STYLE),
     ]
     labels += ["training error", "test error"]
-    ax.legend(handles, labels, loc="lower left", fontsize=8, framealpha=0.9, edgecolor="0.8")
+    ax.legend(handles, labels, loc="best", fontsize=8, framealpha=0.9, edgecolor="0.8")

@@ -255,7 +255,9 @@ def _fig6(runs: Sequence[Run], figures: Path, base: Path, slug: str) -> list[str
     return ["### Figure 6: training on CIFAR-10", "",
             f"![Fig. 6: training curves]({_rel(path, base)})", "",
             "Dashed: training error; bold: test error; the lowest seed of each model is "
-            "shown. The paper's plain-110 (error above 60 %) is not plotted there either.",
+            "shown. The paper's plain-110 (error above 60 %) is not plotted there either. "
+            "As in the paper, the y axis is fitted to the second half of the curves: the "
+            "first evaluations may lie above it (`reslab plot RUN_DIR` shows every point).",
             ""]  # fmt: skip
 
 

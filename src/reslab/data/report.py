@@ -18,6 +18,10 @@ from reslab.data.transforms import centre_crop
 THUMB = 64  # side of a large image's thumbnail on the contact sheet
 
 
+# Pillow's mode letters (kept in the JSON) in words for the table.
+MODE_NAMES = {"L": "grayscale (1 channel)", "RGB": "RGB (3 channels)"}
+
+
 def describe_table(info: dict[str, Any]) -> Group:
     """The facts of :meth:`Source.describe` for people: a summary and counts per class."""
     head = Table.grid(padding=(0, 2))
@@ -33,7 +37,7 @@ def describe_table(info: dict[str, Any]) -> Group:
         ("source", info["source"]), ("format", info["format"]),
         ("path", "small images: in memory, on the device" if info["small"]
          else "large images: streamed from files"),
-        ("image", f"{size}, {image['mode']}"),
+        ("image", f"{size}, {MODE_NAMES.get(image['mode'], image['mode'])}"),
         ("splits", ", ".join(f"{s} {v['images']:,}" for s, v in info["splits"].items())),
         ("classes", str(info["num_classes"])),
         ("train mean", mean), ("train std", f"{std}  ({info['stats_from']})"),

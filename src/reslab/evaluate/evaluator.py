@@ -318,24 +318,54 @@ def evaluate_checkpoint(
         loaded, source, proto, outcome, split=split, images=n, subset_per_class=subset_per_class
     )
     record["wall_s"] = round(time.perf_counter() - start, 3)
+    options = {"split": split, "subset_per_class": subset_per_class, "skip_bad": skip_bad}
     out_dir = (
-        Path(out) if out is not None else default_out_dir(checkpoint, loaded.path, source, proto)
+        Path(out)
+        if out is not None
+        else default_out_dir(checkpoint, loaded.path, source, proto, **options)
     )
     write_outputs(record, outcome.confusion(len(loaded.classes)), loaded.classes, out_dir)
     return {**record, "out": str(out_dir)}
 
 
-def default_out_dir(checkpoint: str | Path, resolved: Path, source: Source, p: Protocol) -> Path:
-    """``<run>/eval/<checkpoint>-<data>-<protocol>[-flip]/``: inside the run directory when
-    the checkpoint belongs to one (given as RUN_DIR or RUN_DIR/checkpoints/FILE), else
-    ``eval/...`` beside the checkpoint file. Each protocol and dataset has its own folder."""
+def default_out_dir(
+    checkpoint: str | Path,
+    resolved: Path,
+    source: Source,
+    p: Protocol,
+    *,
+    split: str | None = None,
+    subset_per_class: int | None = None,
+    skip_bad: bool = False,
+) -> Path:
+    """``<run>/eval/<checkpoint>-<data>[-<split>]-<protocol>[-flip][-subsetN][-skip-bad]/``:
+    inside the run directory when the checkpoint belongs to one (given as RUN_DIR or
+    RUN_DIR/checkpoints/FILE), else ``eval/...`` beside the checkpoint file. The name holds
+    every option that changes the numbers (the split only when it is not the test split),
+    so that no evaluation overwrites another's results."""
     run_dir = resolved.parent.parent
     in_run = Path(checkpoint).is_dir() or (
         resolved.parent.name == "checkpoints" and (run_dir / "config.yaml").is_file()
     )
     base = run_dir if in_run else resolved.parent
-    tag = p.name + ("-flip" if p.flip and p.name != "10crop" else "")
-    return base / "eval" / f"{resolved.stem}-{source.name}-{tag}"
+    parts = [resolved.stem, source.name]
+    if split is not None and split != source.test_split:
+        parts.append(split)
+    parts.append(p.name + ("-flip" if p.flip and p.name != "10crop" else ""))
+    if subset_per_class:
+        parts.append(f"subset{subset_per_class}")
+    if skip_bad:
+        parts.append("skip-bad")
+    return base / "eval" / "-".join(parts)
+
+
+def protocol_title(record: dict[str, Any]) -> str:
+    """'resnet20, single + flip, cifar10 test (20 per class)': what the numbers are of."""
+    proto, data = record["protocol"], record["data"]
+    name = proto["name"] + (" + flip" if proto["flip"] and proto["name"] != "10crop" else "")
+    subset = f" ({data['subset_per_class']} per class)" if data.get("subset_per_class") else ""
+    model = record["checkpoint"]["model"]["name"]
+    return f"{model}, {name}, {data['name']} {data['split']}{subset}"
 
 
 def normalization_card(norm: Normalization) -> dict[str, Any]:
@@ -400,7 +430,7 @@ def eval_record(
 def write_outputs(
     record: dict[str, Any], matrix: Tensor, classes: tuple[str, ...], out_dir: Path
 ) -> None:
-    title = f"{record['checkpoint']['model']['name']}, {record['protocol']['name']}"
+    title = protocol_title(record)
     plot_confusion(matrix, classes, out_dir / CONFUSION_FILE, title=title)
     with atomic_path(out_dir / EVAL_FILE) as tmp:
         tmp.write_text(jsonio.dumps(record, indent=2) + "\n")

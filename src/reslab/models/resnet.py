@@ -104,6 +104,8 @@ class ResNet(nn.Module):
     def _init_weights(self, zero_init_residual: bool) -> None:
         # He et al. 2015b ("Delving deep into rectifiers"), as cited in Sec. 3.4; fan_out as
         # in fb.resnet.torch and torchvision. BN starts as the identity: weight 1, bias 0.
+        if self.fc.weight.is_meta:  # shapes only (profiling): there are no values to set
+            return
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")

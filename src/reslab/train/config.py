@@ -80,12 +80,14 @@ class ScheduleConfig:
     epochs: float | None = None
     milestones: tuple[int, ...] = (32_000, 48_000)  # "steps": iterations where lr *= gamma
     gamma: float = 0.1
-    # Warm-up: "linear" ramps from 0 over warmup_iterations; "until_error" is the paper's
-    # ResNet-110 rule (Sec. 4.2): lr = warmup_lr until the training error falls below
-    # warmup_until_err %, for models at least warmup_min_depth deep; "constant" is the 2016
-    # paper's rule for all its CIFAR runs (Appendix): lr = warmup_lr for the first
+    # Warm-up: "linear" ramps from 0 over warmup_fraction of the run (so that it fits any
+    # dataset size), or over warmup_iterations when that is set instead; "until_error" is
+    # the paper's ResNet-110 rule (Sec. 4.2): lr = warmup_lr until the training error falls
+    # below warmup_until_err %, for models at least warmup_min_depth deep; "constant" is the
+    # 2016 paper's rule for all its CIFAR runs (Appendix): lr = warmup_lr for the first
     # warmup_iterations (400), whatever the depth and the schedule's length.
     warmup: Literal["none", "linear", "until_error", "constant"] = "none"
+    warmup_fraction: float = 0.0
     warmup_iterations: int = 0
     warmup_lr: float = 0.01
     warmup_until_err: float = 80.0
@@ -140,11 +142,11 @@ def resolve(
     merged: dict[str, Any] = {}
     _merge(merged, recipe_overrides(recipe))
     if file is not None:
-        _merge(merged, _read_yaml(Path(file)))
+        _merge_layer(merged, _read_yaml(Path(file)))
     apply_sets(merged, sets)
     for key, value in (flags or {}).items():
         if value is not None:
-            _merge(merged, _nest(key, value))
+            _merge_layer(merged, _nest(key, value))
     merged["recipe"] = recipe
     config = build(TrainConfig, merged)
     validate(config)
@@ -157,7 +159,7 @@ def apply_sets(into: dict[str, Any], sets: typing.Sequence[str]) -> None:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise OptionError(f"--set expects key=value (e.g. optim.lr=0.05); got {item!r}")
-        _merge(into, _nest(key.strip(), yaml.safe_load(raw) if raw else ""))
+        _merge_layer(into, _nest(key.strip(), yaml.safe_load(raw) if raw else ""))
 
 
 # What a `--resume` may change (docs/training.md, "Changing a run on resume"): the length,
@@ -209,8 +211,10 @@ def finalize(
     """Fix the schedule length in iterations once the data size is known.
 
     ``length`` (from ``--iterations N`` or ``--epochs N``) replaces the recipe's length;
-    milestones and the linear warm-up then scale in proportion, keeping the schedule's shape
+    milestones and a warm-up given in iterations then scale in proportion, keeping the
+    schedule's shape; a warm-up given as a fraction is that fraction of the final length
     (a "constant" warm-up is a fixed number of iterations in the 2016 paper: it stays).
+    The resolved schedule is checked: warm-up shorter than the run, milestones inside it.
     """
     s = config.schedule
     base = s.iterations if s.iterations is not None else round(s.epochs * iters_per_epoch)
@@ -219,18 +223,53 @@ def finalize(
         unit, n = length
         total = round(n) if unit == "iterations" else round(n * iters_per_epoch)
     if total < 1:
-        raise OptionError(f"the schedule has {total} iterations; it needs at least 1")
-    factor = total / base
+        raise OptionError(
+            f"the schedule has {total} iterations ({_length_text(s, length)} at "
+            f"{iters_per_epoch} iterations per epoch); it needs at least 1"
+        )
+    factor = total / max(base, 1)
+    # Milestones are checked against the length they were given for: scaled to a tiny run,
+    # rounding may put the last one at the end, where it is harmless.
+    outside = [m for m in s.milestones if m >= base]
+    if s.kind == "steps" and outside:
+        raise OptionError(
+            f"schedule.milestones {list(s.milestones)} lie at or after the end of the "
+            f"schedule ({base} iterations): {outside} would never apply"
+        )
+    if s.warmup_fraction > 0:
+        # At least one warm-up step, and at least one step at the full rate after it.
+        warmup = min(max(1, round(s.warmup_fraction * total)), total - 1)
+    elif s.warmup == "constant":
+        warmup = s.warmup_iterations
+    else:
+        warmup = round(s.warmup_iterations * factor)
     s = replace(
         s,
         iterations=total,
         epochs=None,
         milestones=tuple(max(1, round(m * factor)) for m in s.milestones),
-        warmup_iterations=(
-            round(s.warmup_iterations * factor) if s.warmup == "linear" else s.warmup_iterations
-        ),
+        warmup_iterations=warmup,
+        warmup_fraction=0.0,  # resolved, like the epochs: config.yaml holds iterations only
     )
+    check_schedule(s)
     return replace(config, schedule=s)
+
+
+def check_schedule(s: ScheduleConfig) -> None:
+    """A finalized schedule's warm-up must end inside the run."""
+    total = s.iterations
+    if s.warmup == "linear" and s.warmup_iterations >= total and total > 1:
+        raise OptionError(
+            f"the linear warm-up ({s.warmup_iterations} iterations) is not shorter than the "
+            f"run ({total} iterations): lower schedule.warmup_iterations, or give the warm-up "
+            f"as a fraction (schedule.warmup_fraction=0.1)"
+        )
+
+
+def _length_text(s: ScheduleConfig, length: Length | None) -> str:
+    if length is not None:
+        return f"--{length[0]} {length[1]:g}"
+    return f"{s.iterations} iterations" if s.iterations is not None else f"{s.epochs:g} epochs"
 
 
 def validate(c: TrainConfig) -> None:
@@ -251,8 +290,16 @@ def validate(c: TrainConfig) -> None:
         raise OptionError(f"optim.ema_decay must be in (0, 1) or null; got {o.ema_decay}")
     if list(s.milestones) != sorted(s.milestones):
         raise OptionError(f"schedule.milestones must be increasing; got {list(s.milestones)}")
-    if s.warmup in ("linear", "constant") and s.warmup_iterations < 1:
-        raise OptionError(f"schedule.warmup {s.warmup!r} needs schedule.warmup_iterations >= 1")
+    if s.warmup == "linear" and (s.warmup_iterations < 1) == (s.warmup_fraction <= 0):
+        raise OptionError(
+            "schedule.warmup 'linear' needs exactly one of schedule.warmup_fraction (of the "
+            f"run, in (0, 1)) and schedule.warmup_iterations (>= 1); got warmup_fraction="
+            f"{s.warmup_fraction}, warmup_iterations={s.warmup_iterations}"
+        )
+    if s.warmup == "constant" and s.warmup_iterations < 1:
+        raise OptionError("schedule.warmup 'constant' needs schedule.warmup_iterations >= 1")
+    if not 0 <= s.warmup_fraction < 1:
+        raise OptionError(f"schedule.warmup_fraction must be in [0, 1); got {s.warmup_fraction}")
     if c.data.val_split < 0:
         raise OptionError(f"data.val_split must be >= 0; got {c.data.val_split}")
 
@@ -323,6 +370,27 @@ def _describe(hint: Any) -> str:
     if typing.get_origin(hint) is Literal:
         return " or ".join(repr(a) for a in typing.get_args(hint))
     return getattr(hint, "__name__", str(hint))
+
+
+# A length or warm-up given in one unit replaces the recipe's value in the other unit
+# (the value that means "not given in this unit").
+_ALTERNATIVES = (("iterations", "epochs"), ("warmup_iterations", "warmup_fraction"))
+_UNSET: dict[str, Any] = {"iterations": None, "epochs": None, "warmup_iterations": 0,
+                          "warmup_fraction": 0.0}  # fmt: skip
+
+
+def _merge_layer(into: dict[str, Any], layer: dict[str, Any]) -> None:
+    """Merge a user layer (YAML, --set, flag) over the recipe: setting schedule.iterations
+    clears the recipe's schedule.epochs (and warmup_iterations its warmup_fraction), unless
+    the same layer sets both."""
+    new = layer.get("schedule")
+    old = into.get("schedule")
+    if isinstance(new, dict) and isinstance(old, dict):
+        for a, b in _ALTERNATIVES:
+            for given, other in ((a, b), (b, a)):
+                if new.get(given) not in (None, 0) and other not in new and other in old:
+                    old[other] = _UNSET[other]
+    _merge(into, layer)
 
 
 def _merge(into: dict[str, Any], new: dict[str, Any]) -> None:

@@ -47,7 +47,11 @@ def launch(
     seed: int | None = None,
     device: str | None = None,
     resume: Path | None = None,
+    skip_bad: bool = False,
+    dry_run: bool = False,
 ) -> dict[str, Any]:
+    """Train, resume, or (``dry_run``) return ``{"status": "dry-run", "plan": [lines]}``: the
+    resolved configuration and schedule, without training."""
     if epochs is not None and iterations is not None:
         raise OptionError("give --epochs or --iterations, not both")
     if resume is not None:
@@ -59,17 +63,27 @@ def launch(
             )
         flags = {"model.name": model, "data.source": data, "run.seed": seed,
                  "run.device": device, "recipe": recipe}  # fmt: skip
-        return _resume(resume, flags, sets, epochs, iterations)
-    if out is None:
+        return _resume(resume, flags, sets, epochs, iterations, skip_bad=skip_bad, dry_run=dry_run)
+    if out is None and not dry_run:
         raise OptionError("--out RUN_DIR is required (or --resume RUN_DIR)")
     length: Length | None = None
     if epochs is not None:
         length = ("epochs", _positive("--epochs", epochs))
     elif iterations is not None:
         length = ("iterations", _positive("--iterations", iterations))
-    flags = {"model.name": model, "data.source": data, "run.seed": seed, "run.device": device}
+    flags = {"model.name": model, "data.source": data, "run.seed": seed, "run.device": device,
+             "data.skip_bad": True if skip_bad else None}  # fmt: skip
     config = resolve(recipe or DEFAULT_RECIPE, file=config_file, sets=sets, flags=flags)
+    if dry_run:
+        return _dry_run(config, length)
+    assert out is not None
     return _start(config, out, length)
+
+
+def _dry_run(config: TrainConfig, length: Length | None) -> dict[str, Any]:
+    from reslab.train.plan import plan_lines
+
+    return {"status": "dry-run", "plan": plan_lines(config, length)}
 
 
 def _start(config: TrainConfig, out: Path, length: Length | None) -> dict[str, Any]:
@@ -92,8 +106,9 @@ def _start(config: TrainConfig, out: Path, length: Length | None) -> dict[str, A
 
 
 def _resume(
-    run_dir: Path, flags: dict[str, Any], sets: Sequence[str], epochs, iterations
-) -> dict[str, Any]:
+    run_dir: Path, flags: dict[str, Any], sets: Sequence[str], epochs, iterations, *,
+    skip_bad: bool = False, dry_run: bool = False,
+) -> dict[str, Any]:  # fmt: skip
     from reslab.train.loop import train
 
     if not (run_dir / "config.yaml").is_file():
@@ -101,6 +116,11 @@ def _resume(
     with _lock(run_dir):
         saved = from_dict(read_config(run_dir))
         config = amended_config(run_dir, saved, flags, sets, epochs, iterations)
+        if skip_bad and not config.data.skip_bad:
+            raise ReslabError(f"{run_dir} was made without --skip-bad; a resumed run keeps its "
+                              "data: start a new run with --skip-bad")  # fmt: skip
+        if dry_run:
+            return _dry_run(config, None)
         state = run_state(run_dir)
         lengthened = (
             epochs is not None

@@ -18,7 +18,7 @@ from reslab.errors import CheckpointError, OptionError, ReslabError, ReslabWarni
 from reslab.evaluate.metrics import Meter
 from reslab.train import distributed
 from reslab.train.config import Length, TrainConfig, changes, finalize
-from reslab.train.progress import TrainProgress
+from reslab.train.progress import TrainProgress, run_header
 from reslab.train.rundir import RunDir, environment, truncate_metrics
 from reslab.train.runtime import precision_dtype, resolve_runtime
 from reslab.train.schedules import ScheduleEvents, lr_at, plateaued, warmup_applies
@@ -172,7 +172,14 @@ def _loop(s: Session, run: RunDir | None, out: Path) -> dict[str, Any]:
     with (
         _stop_signals() as stop,
         TrainProgress(
-            total, st.iteration, enabled=run is not None, title=f"{cfg.model.name} · {cfg.recipe}"
+            total,
+            st.iteration,
+            enabled=run is not None,
+            title=f"{cfg.model.name} · {cfg.recipe}",
+            header=run_header(s, out) if run is not None else (),
+            iters_per_epoch=ipe,
+            elapsed_before=st.wall_s,
+            cpu_threads=torch.get_num_threads() if s.device.type == "cpu" else None,
         ) as progress,
     ):
         while st.iteration < total and status == "finished":

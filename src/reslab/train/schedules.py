@@ -8,6 +8,7 @@ rate when the error plateaus. The loop records those moments in :class:`Schedule
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -59,3 +60,42 @@ def plateaued(errors: Sequence[float], s: ScheduleConfig) -> bool:
         return False
     best_before = min(errors[:-k])
     return min(errors[-k:]) > best_before - s.plateau_threshold
+
+
+def describe_schedule(
+    s: ScheduleConfig, base_lr: float, iters_per_epoch: int, depth: int | None = None
+) -> list[str]:
+    """Lines for ``--dry-run`` and the training header: the length and each phase's rate.
+
+    ``s`` is finalized; ``depth`` (when known) says whether the paper's warm-up applies.
+    """
+    total = s.iterations
+    assert total is not None, "finalize() the config before describing its schedule"
+    epochs = total / iters_per_epoch
+    lines = [f"{s.kind}, {total:,} iterations = {epochs:.4g} epochs of {iters_per_epoch:,}"]
+    start = 0
+    if s.warmup == "until_error":
+        who = f"models of {s.warmup_min_depth}+ layers" if s.warmup_min_depth else "all models"
+        if depth is not None:
+            who += " (this one)" if depth >= s.warmup_min_depth else f" (not this one: {depth})"
+        lines.append(f"warm-up: lr {s.warmup_lr:g} until the training error is below "
+                     f"{s.warmup_until_err:g} %, for {who}")  # fmt: skip
+    elif s.warmup == "linear":
+        start = s.warmup_iterations
+        lines.append(f"warm-up: iterations 0-{start - 1:,}: lr rises linearly to {base_lr:g}")
+    if s.kind == "steps":
+        points = [start, *[m for m in s.milestones if m > start], total]
+        for a, b in itertools.pairwise(points):
+            if b > a:
+                lr = lr_at(a, s, base_lr, ScheduleEvents())
+                lines.append(f"iterations {a:,}-{b - 1:,}: lr {lr:.4g}")
+    elif s.kind == "plateau":
+        lines.append(f"iterations {start:,}-{total - 1:,}: lr {base_lr:g}, x{s.gamma:g} after "
+                     f"{s.plateau_patience} evaluations without a {s.plateau_threshold:g}-point "
+                     f"gain (at least {s.plateau_min_lr:g})")  # fmt: skip
+    else:
+        shape = "cosine" if s.kind == "cosine" else "linear"
+        end = lr_at(total - 1, s, base_lr, ScheduleEvents())
+        lines.append(f"iterations {start:,}-{total - 1:,}: lr {base_lr:g} -> {end:.3g} "
+                     f"({shape} decay)")  # fmt: skip
+    return lines
