@@ -61,7 +61,8 @@ def test_never_overwrites_silently(real_run: Path, real_source, tmp_path: Path) 
     report = recalibrate(real_run, real_source.path, out=taken, overwrite=True,
                          test_subset_per_class=1, **kw)  # fmt: skip
     assert report["after"]["images"] == 10
-    assert load_checkpoint(taken)["bn_recalibration"]["source_checkpoint"] == str(best)
+    final = real_run / "checkpoints" / "final.pt"  # what a RUN_DIR means
+    assert load_checkpoint(taken)["bn_recalibration"]["source_checkpoint"] == str(final)
 
 
 def test_large_images_stream_through_epochs(large_checkpoint: Path, large_folder: Path) -> None:
