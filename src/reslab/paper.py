@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 CIFAR_ITERATIONS = 64_000  # Sec. 4.2: "terminate training at 64k iterations"
+CIFAR_MILESTONES = (32_000, 48_000)  # Sec. 4.2: "divide it by 10 at 32k and 48k iterations"
 
 RESNETS = ("resnet20", "resnet32", "resnet44", "resnet56", "resnet110")  # Table 6, Fig. 6
 RESNET_1202 = "resnet1202"  # Table 6's last row, Fig. 6 (right): opt-in, GPU-days

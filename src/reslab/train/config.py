@@ -20,6 +20,7 @@ from typing import Any, Literal
 import yaml
 
 from reslab.errors import OptionError, ReslabError, unknown
+from reslab.paper import CIFAR_ITERATIONS, CIFAR_MILESTONES
 
 
 @dataclass(frozen=True)
@@ -76,9 +77,9 @@ class OptimConfig:
 @dataclass(frozen=True)
 class ScheduleConfig:
     kind: Literal["steps", "plateau", "cosine", "onecycle"] = "steps"
-    iterations: int | None = 64_000  # the length: iterations, or epochs (exactly one)
+    iterations: int | None = CIFAR_ITERATIONS  # the length: iterations, or epochs (exactly one)
     epochs: float | None = None
-    milestones: tuple[int, ...] = (32_000, 48_000)  # "steps": iterations where lr *= gamma
+    milestones: tuple[int, ...] = CIFAR_MILESTONES  # "steps": iterations where lr *= gamma
     gamma: float = 0.1
     # Warm-up: "linear" ramps from 0 over warmup_fraction of the run (so that it fits any
     # dataset size), or over warmup_iterations when that is set instead; "until_error" is

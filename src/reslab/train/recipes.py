@@ -10,6 +10,7 @@ import copy
 from typing import Any
 
 from reslab.errors import unknown
+from reslab.paper import CIFAR_ITERATIONS, CIFAR_MILESTONES
 
 RECIPES: dict[str, dict[str, Any]] = {
     # He et al. 2015, Sec. 4.2: SGD, momentum 0.9, weight decay 1e-4, batch 128 on 2 GPUs,
@@ -22,8 +23,8 @@ RECIPES: dict[str, dict[str, Any]] = {
         "data": {"normalization": "per_pixel_mean", "augment": True},
         "optim": {"lr": 0.1, "momentum": 0.9, "nesterov": False, "weight_decay": 1e-4,
                   "batch_size": 128, "label_smoothing": 0.0, "ema_decay": None},
-        "schedule": {"kind": "steps", "iterations": 64_000, "epochs": None,
-                     "milestones": [32_000, 48_000], "gamma": 0.1, "warmup": "until_error",
+        "schedule": {"kind": "steps", "iterations": CIFAR_ITERATIONS, "epochs": None,
+                     "milestones": list(CIFAR_MILESTONES), "gamma": 0.1, "warmup": "until_error",
                      "warmup_lr": 0.01, "warmup_until_err": 80.0, "warmup_min_depth": 110},
         "run": {"log_every": 50, "eval_every": 0, "checkpoint_every": 1000},
     },
