@@ -129,7 +129,7 @@ def test_warmup_in_iterations_replaces_the_recipes_fraction() -> None:
     ("cifar-quick", ["schedule.warmup_iterations=3000"], None,
      "the linear warm-up (3000 iterations) is not shorter than the run (2340 iterations)"),
     ("cifar-paper", ["schedule.milestones=[32000, 70000]"], ("iterations", 800),
-     "schedule.milestones [32000, 70000] lie at or after the end of the schedule (64000 "
+     "schedule.milestones [32000, 70000] lie after the end of the schedule (64000 "
      "iterations): [70000] would never apply"),
     ("cifar-quick", [], ("epochs", 0.1),
      "the schedule has 0 iterations (--epochs 0.1 at 1 iterations per epoch)"),

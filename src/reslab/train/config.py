@@ -229,12 +229,13 @@ def finalize(
             f"{iters_per_epoch} iterations per epoch); it needs at least 1"
         )
     factor = total / max(base, 1)
-    # Milestones are checked against the length they were given for: scaled to a tiny run,
-    # rounding may put the last one at the end, where it is harmless.
-    outside = [m for m in s.milestones if m >= base]
+    # Milestones are checked against the length they were given for. One at the very end is
+    # harmless: scaled to a tiny run, rounding puts the last one there, and a resumed run
+    # finalizes its already scaled schedule again.
+    outside = [m for m in s.milestones if m > base]
     if s.kind == "steps" and outside:
         raise OptionError(
-            f"schedule.milestones {list(s.milestones)} lie at or after the end of the "
+            f"schedule.milestones {list(s.milestones)} lie after the end of the "
             f"schedule ({base} iterations): {outside} would never apply"
         )
     if s.warmup_fraction > 0:
