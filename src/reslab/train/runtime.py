@@ -7,7 +7,7 @@ keeps the arithmetic it started with on any machine.
 - Precision: bf16 autocast on CUDA; on a CPU only when its instruction set has bf16 matrix
   units (AMX-BF16 or AVX-512-BF16) and a bf16 matmul checks out against fp32. Without
   them oneDNN emulates bf16, which is slower than fp32 (measured on a 2-core AVX-512 CPU
-  without them: ResNet-20's step at 0.45x of fp32; docs/performance.md).
+  without them: ResNet-20/56 steps at 0.34-0.51x of fp32; results/bench/cpu-precision-compile).
 - Compilation: ``torch.compile`` when the run is long enough to repay its start-up
   (tens of seconds on a CPU) and the compiler works here; see :data:`COMPILE_MIN_ITERATIONS`.
 """
@@ -24,8 +24,10 @@ import torch
 if TYPE_CHECKING:
     from reslab.train.config import TrainConfig
 
-# A compiled fp32 ResNet-20 step on the 2-core CPU is ~13 % faster than eager, after ~40 s
-# of compilation (docs/performance.md): it pays for itself after ~1,500 iterations there.
+# Compiling costs tens of seconds on a CPU (~40 s for ResNet-20 on 2 cores). What it gains
+# varies: 0.98-1.05x for fp32 on the 2-core CPU without bf16 units
+# (results/bench/cpu-precision-compile), more where inductor can fuse (GPUs, bf16 units).
+# From 2,000 iterations (minutes of training) on, the start-up is a small share of a run.
 COMPILE_MIN_ITERATIONS = 2000
 
 
