@@ -62,8 +62,8 @@ RECIPES: dict[str, dict[str, Any]] = {
         "schedule": {"kind": "steps", "milestones": [150_000, 300_000, 450_000]},
     },
     # Not the paper: a short modern recipe for small budgets (one-cycle, Nesterov, label
-    # smoothing). ResNet-20 on CIFAR-10 in 8 minutes (483 s) on a quiet 2-core CPU, to
-    # 18.68 % test error (results/main-job, with its log).
+    # smoothing). ResNet-20 on CIFAR-10 in 13 minutes (794 s) on a quiet 2-core CPU, to
+    # 17.74 % test error (results/main-job, with its log).
     "cifar-quick": {
         "description": "Not the paper: 7 epochs, one-cycle, Nesterov, label smoothing (CPU demo).",
         "data": {"normalization": "per_channel", "augment": True},
