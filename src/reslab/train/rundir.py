@@ -106,15 +106,8 @@ class RunDir:
             write_text_atomic(self.path / "env.json", json.dumps(env, indent=2) + "\n")
 
     def log(self, record: dict[str, Any]) -> None:
-        try:
+        with self._full_disk_named():
             self._metrics.write(json.dumps(record) + "\n")
-        except OSError as err:
-            if err.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise DiskFullError(
-                    f"no space left on device while writing {self._metrics.name}; the "
-                    "checkpoints are intact (free some space, then continue with --resume)"
-                ) from None
-            raise
         if self._tb is not None:
             prefix = record["kind"] if record["kind"] == "train" else record["split"]
             for key, value in record.items():
@@ -122,14 +115,19 @@ class RunDir:
                     self._tb.add_scalar(f"{prefix}/{key}", value, record["iteration"])
 
     def flush(self) -> None:
-        try:
+        with self._full_disk_named():
             self._metrics.flush()
             os.fsync(self._metrics.fileno())
+
+    @contextlib.contextmanager
+    def _full_disk_named(self):
+        try:
+            yield
         except OSError as err:
             if err.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise DiskFullError(
                     f"no space left on device while writing {self._metrics.name}; the "
-                    "previous checkpoint is intact (free some space, then continue)"
+                    "checkpoints are intact (free some space, then continue with --resume)"
                 ) from None
             raise
 
