@@ -188,15 +188,25 @@ def matmul_peak(
 # --- one model -------------------------------------------------------------------------
 
 
-def bench_model(name: str, opts: BenchOptions, device: torch.device, peak: float, real) -> dict:
-    """The three training rates, the inference rate and what they achieve."""
-    from reslab.models import complexity, get_entry
+def model_images(name: str, opts: BenchOptions, real):
+    """The real images when they have the model's input size, else synthetic ones; and
+    whether they are real."""
+    from reslab.models import get_entry
 
     entry = get_entry(name)
     size = entry.input_size
-    use_real = real is not None and real.size == (size, size)
-    images = real if use_real else synthetic_images(size, synthetic_count(opts.batch, size),
-                                                    num_classes(entry.family))  # fmt: skip
+    if real is not None and real.size == (size, size):
+        return real, True
+    count = synthetic_count(opts.batch, size)
+    return synthetic_images(size, count, num_classes(entry.family)), False
+
+
+def bench_model(name: str, opts: BenchOptions, device: torch.device, peak: float, real) -> dict:
+    """The three training rates, the inference rate and what they achieve."""
+    from reslab.models import complexity
+
+    images, use_real = model_images(name, opts, real)
+    size = images.size[0]
     s = bench_session(name, images, opts.batch, device,
                       {"run.precision": opts.precision, "model.compile": opts.compile})  # fmt: skip
     macs = complexity(name, num_classes=len(images.classes)).macs
@@ -239,14 +249,9 @@ def bench_model(name: str, opts: BenchOptions, device: torch.device, peak: float
 def settings_matrix(name: str, opts: BenchOptions, device: torch.device, real) -> dict:
     """The ``reslab`` training rate (images/s) under fp32/bf16 x eager/compiled; None
     where the compiler does not work here."""
-    from reslab.models import get_entry
     from reslab.train.runtime import compiler_works
 
-    entry = get_entry(name)
-    size = entry.input_size
-    use_real = real is not None and real.size == (size, size)
-    images = real if use_real else synthetic_images(size, synthetic_count(opts.batch, size),
-                                                    num_classes(entry.family))  # fmt: skip
+    images, _ = model_images(name, opts, real)
     rates: dict[str, float | None] = {}
     for precision, compiled in itertools.product(("fp32", "bf16"), (False, True)):
         key = f"{precision}-{'compiled' if compiled else 'eager'}"
