@@ -9,16 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from reslab.checkpoint import (
-    FORMAT,
-    load_checkpoint,
-    model_from_checkpoint,
-    previous_path,
-    remove_stale_temporaries,
-    save_atomic,
-    unwrap,
-)
+from reslab.checkpoint import FORMAT, load_checkpoint, model_from_checkpoint, save_atomic, unwrap
 from reslab.errors import CheckpointError, DiskFullError
+from reslab.fileio import previous_path, remove_stale_temporaries
 from reslab.models import create_model
 
 

@@ -10,22 +10,16 @@ any reslab version (and bare state dicts) carry these checksums.
 
 from __future__ import annotations
 
-import errno
-import os
 import pickle
-import re
-import shutil
-import tempfile
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from reslab.errors import CheckpointError, DiskFullError, ReslabError
+from reslab.errors import CheckpointError, ReslabError
+from reslab.fileio import atomic_path
 
 FORMAT = "reslab.checkpoint"
 VERSION = 1
@@ -45,102 +39,13 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 def save_atomic(obj: Any, path: str | Path, *, keep_previous: bool = False) -> None:
     """Write ``obj`` with ``torch.save`` so that ``path`` holds either the old or the new
-    file, never a torn one (see :func:`atomic_path`). ``keep_previous``: the old file
-    becomes :func:`previous_path` (``latest.pt`` -> ``latest.prev.pt``), so that one
+    file, never a torn one (:func:`reslab.fileio.atomic_path`). ``keep_previous``: the old
+    file becomes :func:`previous_path` (``latest.pt`` -> ``latest.prev.pt``), so that one
     damaged file never costs a run."""
     with atomic_path(path, keep_previous=keep_previous) as tmp, open(tmp, "wb") as f:
         # A file object rather than a path: torch's own writer reports a full disk as
         # "enforce fail ... unexpected pos"; Python's raises OSError(ENOSPC).
         torch.save(obj, f)
-
-
-def previous_path(path: str | Path) -> Path:
-    """``checkpoints/latest.prev.pt`` for ``checkpoints/latest.pt``."""
-    path = Path(path)
-    return path.with_name(f"{path.stem}.prev{path.suffix}")
-
-
-TMP_PATTERN = re.compile(r"^\..+\.[A-Za-z0-9_]+\.tmp$")  # atomic_path's temporary names
-
-
-@contextmanager
-def atomic_path(path: str | Path, *, keep_previous: bool = False) -> Iterator[Path]:
-    """A temporary path beside ``path`` to write to; on success it replaces ``path``.
-
-    Temporary file in the same directory, fsync, rename over the target, fsync the directory.
-    If the body raises, the temporary file is removed and ``path`` is untouched; a full disk
-    is a :class:`DiskFullError` naming ``path``. ``keep_previous``: see :func:`save_atomic`.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as err:
-        raise _disk_full(err, path) from None
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        tmp.chmod(0o666 & ~_umask())  # mkstemp makes it 0600; give it an ordinary file's mode
-        _fsync(tmp)
-        if keep_previous and path.is_file():
-            _rotate(path)
-        os.replace(tmp, path)
-    except BaseException as err:
-        tmp.unlink(missing_ok=True)
-        if isinstance(err, OSError):
-            raise _disk_full(err, path) from None
-        raise
-    _fsync(path.parent)
-
-
-def _rotate(path: Path) -> None:
-    """``path`` -> ``previous_path(path)`` while ``path`` stays in place: a hard link
-    renamed over the previous file, so that a kill at any moment leaves both names."""
-    prev = previous_path(path)
-    link = prev.with_name(f".{prev.name}.link.tmp")
-    link.unlink(missing_ok=True)
-    try:
-        os.link(path, link)
-    except OSError:  # a file system without hard links
-        shutil.copyfile(path, link)
-        _fsync(link)
-    os.replace(link, prev)
-
-
-def _disk_full(err: OSError, path: Path) -> OSError | ReslabError:
-    if err.errno in (errno.ENOSPC, errno.EDQUOT):
-        what = "checkpoint" if path.suffix == ".pt" else "version"
-        return DiskFullError(
-            f"no space left on device while writing {path}; the previous {what} is intact "
-            "(free some space, then continue)"
-        )
-    return err
-
-
-def remove_stale_temporaries(folder: Path) -> list[Path]:
-    """Delete the temporary files that writers killed inside :func:`atomic_path` left in
-    ``folder``; only safe while no other process writes there (the run's lock)."""
-    removed = []
-    for path in folder.iterdir() if folder.is_dir() else ():
-        if path.is_file() and TMP_PATTERN.match(path.name):
-            path.unlink(missing_ok=True)
-            removed.append(path)
-    return removed
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

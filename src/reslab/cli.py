@@ -510,7 +510,7 @@ def compare_cmd(
 ) -> None:
     """Final test errors of finished runs, grouped by configuration values (mean ± std)."""
     from reslab.analysis.compare import compare_command, compare_markdown, compare_runs
-    from reslab.checkpoint import atomic_path
+    from reslab.fileio import write_text
 
     rows = compare_runs(paths, by)
     if as_json:
@@ -521,8 +521,7 @@ def compare_cmd(
         console.print(text, markup=False, highlight=False)
         return
     out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out) as tmp:
-        tmp.write_text(text)
+    write_text(out, text)
     console.print(f"wrote {out}")
 
 

@@ -136,14 +136,12 @@ def pad_value_markdown(runs: Sequence[Run], base: Path) -> str:
 
 def write_pad_value_table(paths: Sequence[str | Path], out: str | Path) -> Path:
     """Read the run directories at or under ``paths`` and write the table to ``out``."""
-    from reslab.checkpoint import atomic_path
+    from reslab.fileio import write_text
 
     out = Path(out)
     runs = [run for p in paths for run in find_runs(p)]
     text = pad_value_markdown(runs, out.parent)
-    with atomic_path(out) as tmp:
-        tmp.write_text(text)
-    return out
+    return write_text(out, text)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -16,8 +16,8 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MultipleLocator
 
 from reslab.analysis.runs import Run, display_name, model_depth
-from reslab.checkpoint import atomic_path
 from reslab.errors import OptionError, check_choice
+from reslab.fileio import atomic_path
 
 XAxis = Literal["iterations", "epochs"]
 # One colour per depth, the same in every figure; the paper's Fig. 6 and 7 follow a similar
@@ -176,7 +176,7 @@ def full_ylim(runs: Sequence[Run]) -> tuple[float, float]:
 
 
 def save(fig: Figure, path: str | Path) -> Path:
-    """Write the PNG atomically (see :func:`reslab.checkpoint.atomic_path`)."""
+    """Write the PNG atomically (see :func:`reslab.fileio.atomic_path`)."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=150, metadata={"Software": None})
     return Path(path)

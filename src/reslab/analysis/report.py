@@ -27,8 +27,8 @@ from reslab.analysis.claims import (
 )
 from reslab.analysis.plots import plot_fig6, plot_fig7
 from reslab.analysis.runs import Run, display_name, find_runs, model_depth
-from reslab.checkpoint import atomic_path
 from reslab.errors import ReslabError
+from reslab.fileio import write_text
 from reslab.models import get_entry
 from reslab.paper import BUDGETS, CIFAR_ITERATIONS, FIG7, PLAINS, RESNET_1202, RESNETS
 
@@ -55,9 +55,7 @@ def write_report(root: str | Path, out: str | Path | None = None) -> Path:
     out = Path(out) if out is not None else root / "report.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     text = render_report(runs, root=root, figures=out.parent / "figures", base=out.parent)
-    with atomic_path(out) as tmp:
-        tmp.write_text(text)
-    return out
+    return write_text(out, text)
 
 
 def render_report(runs: Sequence[Run], *, root: Path, figures: Path, base: Path) -> str:

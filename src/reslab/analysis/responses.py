@@ -20,7 +20,6 @@ sits in memory.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -30,8 +29,8 @@ import torch
 from torch import Tensor, nn
 
 from reslab.analysis.runs import RESPONSES_FILE
-from reslab.checkpoint import atomic_path
 from reslab.errors import DataError, OptionError
+from reslab.fileio import write_json
 
 DEFINITION = (
     "per 3x3 conv: output of the BN that follows it (before ReLU and addition); "
@@ -156,8 +155,7 @@ def compute_and_save_responses(
         "layers": [name for name, _ in response_layers(model)],
         "std": stds.tolist(),
     }
-    with atomic_path(run_dir / RESPONSES_FILE) as tmp:
-        tmp.write_text(json.dumps(record, indent=2) + "\n")
+    write_json(run_dir / RESPONSES_FILE, record)
     return stds
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import yaml
 
 from reslab.errors import ReslabError
+from reslab.fileio import read_json
 
 # The contract's record and summary keys (docs/design.md). Tests of the trainer and of the
 # fixtures here check real and synthetic run directories against the same sets.
@@ -165,18 +166,18 @@ def read_run(path: str | Path) -> Run:
     """Read the run directory ``path``."""
     path = Path(path)
     config = _read_config(path)
-    summary = _read_json(path / "summary.json", required=False)
+    summary = read_json(path / "summary.json", required=False)
     if summary is not None:
         _check_summary(path / "summary.json", summary)
     train, evals = _read_metrics(path / "metrics.jsonl", finished=summary is not None)
     return Run(
         path=path,
         config=config,
-        env=_read_json(path / "env.json", required=False) or {},
+        env=read_json(path / "env.json", required=False) or {},
         summary=summary,
         train=train,
         evals=evals,
-        reproduce=_read_json(path / REPRODUCE_FILE, required=False) or {},
+        reproduce=read_json(path / REPRODUCE_FILE, required=False) or {},
         responses=_read_responses(path / RESPONSES_FILE),
     )
 
@@ -251,20 +252,6 @@ def _read_config(path: Path) -> dict[str, Any]:
     return config
 
 
-def _read_json(file: Path, *, required: bool) -> dict[str, Any] | None:
-    if not file.is_file():
-        if required:
-            raise ReslabError(f"{file}: missing")
-        return None
-    try:
-        value = json.loads(file.read_text())
-    except json.JSONDecodeError as err:
-        raise ReslabError(f"{file}: not valid JSON (line {err.lineno}: {err.msg})") from None
-    if not isinstance(value, dict):
-        raise ReslabError(f"{file}: expected a JSON object")
-    return value
-
-
 def _check_summary(file: Path, summary: dict[str, Any]) -> None:
     if summary.get("status") not in STATUSES:
         raise ReslabError(
@@ -322,7 +309,7 @@ def _is_number(value: object) -> bool:
 
 
 def _read_responses(file: Path) -> dict[str, Any] | None:
-    responses = _read_json(file, required=False)
+    responses = read_json(file, required=False)
     if responses is not None and not (
         isinstance(responses.get("std"), list) and all(map(_is_number, responses["std"]))
     ):

@@ -108,11 +108,10 @@ def bench_markdown(result: dict) -> str:
 
 def write_outputs(result: dict, out: Path) -> list[Path]:
     """``OUT/bench.json`` and ``OUT/bench.md``, each written atomically."""
-    from reslab.checkpoint import atomic_path
+    from reslab.fileio import write_text
 
     paths = [out / "bench.json", out / "bench.md"]
     texts = [json.dumps(result, indent=2) + "\n", bench_markdown(result)]
     for path, text in zip(paths, texts, strict=True):
-        with atomic_path(path) as tmp:
-            tmp.write_text(text)
+        write_text(path, text)
     return paths

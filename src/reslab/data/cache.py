@@ -11,7 +11,7 @@ Layout under the data root (``--root``, else ``$RESLAB_DATA``, else ``~/.cache/r
         <split>.labels.npy          int64 (N,)
         <split>.json                classes, skipped files, channel mean/std
 
-Every file is written through :func:`reslab.checkpoint.atomic_path`, so a crash or a
+Every file is written through :func:`reslab.fileio.atomic_path`, so a crash or a
 concurrent process never leaves a torn entry; a reader sees a complete file or none.
 """
 
@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from reslab.checkpoint import atomic_path
+from reslab import fileio
+from reslab.fileio import atomic_path
 
 CACHE_VERSION = 1  # part of every key: bump when the decoded layout changes
 
@@ -62,8 +63,7 @@ def cache_key(name: str, fingerprint: Any, **options: Any) -> str:
 
 
 def write_json(path: Path, obj: Any, indent: int | None = 1) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=indent))
+    fileio.write_json(path, obj, indent=indent)
 
 
 def read_json(path: Path) -> Any | None:

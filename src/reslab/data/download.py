@@ -9,10 +9,10 @@ import urllib.request
 from pathlib import Path
 from typing import BinaryIO
 
-from reslab.checkpoint import atomic_path
 from reslab.data.cifar import LAYOUTS, CifarLayout
 from reslab.data.progress import progress
 from reslab.errors import DataError
+from reslab.fileio import atomic_path
 
 _CHUNK = 1 << 20
 

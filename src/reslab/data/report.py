@@ -10,10 +10,10 @@ import torch
 from rich.console import Group
 from rich.table import Table
 
-from reslab.checkpoint import atomic_path
 from reslab.data.decode import BadImage, read_image
 from reslab.data.sources import Source
 from reslab.data.transforms import centre_crop
+from reslab.fileio import atomic_path
 
 THUMB = 64  # side of a large image's thumbnail on the contact sheet
 

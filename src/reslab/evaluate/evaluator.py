@@ -25,13 +25,14 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from reslab import jsonio
-from reslab.checkpoint import atomic_path, model_from_checkpoint
+from reslab.checkpoint import model_from_checkpoint
 from reslab.data import BadImage, Normalization, Source, open_source, read_image
 from reslab.data.imageset import subset_indices
 from reslab.data.loaders import default_workers
 from reslab.errors import DataError, OptionError
 from reslab.evaluate.metrics import Meter, confusion_matrix, per_class_accuracy, plot_confusion
 from reslab.evaluate.protocols import Protocol, make_protocol
+from reslab.fileio import write_text
 
 Groups = list[tuple[Tensor, Tensor]]  # [(views uint8 (M, C, h, w), owner int64 (M,))]
 EVAL_FILE, CONFUSION_FILE = "eval.json", "confusion.png"
@@ -432,5 +433,4 @@ def write_outputs(
 ) -> None:
     title = protocol_title(record)
     plot_confusion(matrix, classes, out_dir / CONFUSION_FILE, title=title)
-    with atomic_path(out_dir / EVAL_FILE) as tmp:
-        tmp.write_text(jsonio.dumps(record, indent=2) + "\n")
+    write_text(out_dir / EVAL_FILE, jsonio.dumps(record, indent=2) + "\n")

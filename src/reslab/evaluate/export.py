@@ -18,7 +18,6 @@ tolerance cannot serve both a ResNet-20 (round-off ~1e-7) and an untrained ResNe
 from __future__ import annotations
 
 import copy
-import json
 import tempfile
 import warnings
 from collections import Counter
@@ -31,12 +30,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from reslab.checkpoint import (
-    atomic_path,
-    model_from_checkpoint,
-    unwrap,
-)
+from reslab.checkpoint import model_from_checkpoint, unwrap
 from reslab.errors import ExportError, OptionError, check_choice
+from reslab.fileio import atomic_path, write_json
 
 FORMATS = ("onnx", "torchscript", "exported-program", "torchvision")
 MIN_ATOL = 1e-4
@@ -131,8 +127,7 @@ def export_checkpoint(
         },
         "versions": versions(fmt),
     }
-    with atomic_path(sidecar_path(out)) as tmp:
-        tmp.write_text(json.dumps(sidecar, indent=2) + "\n")
+    write_json(sidecar_path(out), sidecar)
     return sidecar
 
 

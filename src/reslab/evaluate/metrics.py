@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from reslab.checkpoint import atomic_path
 from reslab.errors import OptionError
+from reslab.fileio import atomic_path
 
 
 def topk_errors(logits: Tensor, targets: Tensor, ks: Sequence[int] = (1, 5)) -> Tensor:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Sequence
@@ -12,6 +13,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from reslab.fileio import write_json
 from reslab.models.blocks import unit_name
 from reslab.models.registry import create_model, get_entry
 from reslab.models.resnet import ResNet
@@ -95,13 +97,9 @@ def describe_many(names: Sequence[str], cache_dir: Path | None = None) -> list[d
     for name in missing:
         cached[name] = describe(name)
     if path is not None and missing:
-        from reslab.checkpoint import atomic_path
-
-        try:
-            with atomic_path(path) as tmp:
-                tmp.write_text(json.dumps(cached, indent=1))
-        except OSError:
-            pass  # a read-only cache folder only costs the next call its speed
+        # A read-only cache folder only costs the next call its speed.
+        with contextlib.suppress(OSError):
+            write_json(path, cached, indent=1)
     return [cached[n] for n in names]
 
 

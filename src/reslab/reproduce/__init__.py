@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from reslab.checkpoint import atomic_path
+from reslab.fileio import write_text
 from reslab.reproduce.experiments import (
     BUDGETS,
     EXPERIMENTS,
@@ -65,10 +65,5 @@ def write_table1(out: Path) -> Path:
     from reslab.analysis.architecture import table1, table1_markdown
 
     out.mkdir(parents=True, exist_ok=True)
-    path = out / "table1.md"
-    with atomic_path(path) as tmp:
-        tmp.write_text(
-            "# Table 1 (He et al. 2015): ImageNet architectures, generated from the model zoo\n\n"
-            + table1_markdown(table1()) + "\n"
-        )  # fmt: skip
-    return path
+    title = "# Table 1 (He et al. 2015): ImageNet architectures, generated from the model zoo"
+    return write_text(out / "table1.md", f"{title}\n\n{table1_markdown(table1())}\n")

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reslab.analysis.runs import REPRODUCE_FILE, RESPONSES_FILE
-from reslab.checkpoint import atomic_path
 from reslab.errors import ReslabError
+from reslab.fileio import write_json
 from reslab.reproduce.experiments import RECIPE, Experiment, PlannedRun
 
 Status = str  # "finished" | "unfinished" | "new" | "diverged"
@@ -117,5 +117,4 @@ def test_batches(run_dir: Path):
 
 
 def _write_json(path: Path, obj: dict) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    write_json(path, obj)

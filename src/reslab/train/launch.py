@@ -18,8 +18,8 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from reslab.checkpoint import previous_path
 from reslab.errors import OptionError, ReslabError, ReslabWarning
+from reslab.fileio import previous_path
 from reslab.train.config import (
     RESUMABLE,
     Length,

@@ -13,9 +13,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from reslab.checkpoint import load_checkpoint, previous_path, unwrap
+from reslab.checkpoint import load_checkpoint, unwrap
 from reslab.errors import CheckpointError, OptionError, ReslabError, ReslabWarning
 from reslab.evaluate.metrics import Meter
+from reslab.fileio import previous_path
 from reslab.train import distributed
 from reslab.train.config import Length, TrainConfig, changes, finalize
 from reslab.train.progress import TrainProgress, run_header

@@ -20,15 +20,10 @@ from typing import Any
 import torch
 import yaml
 
-from reslab.checkpoint import atomic_path, remove_stale_temporaries
 from reslab.errors import DiskFullError, ReslabError, ReslabWarning, RunLockedError
+from reslab.fileio import remove_stale_temporaries, write_json, write_text
 
 LOCK_FILE = ".lock"
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
 
 
 def environment(device: torch.device, world_size: int) -> dict[str, Any]:
@@ -101,9 +96,9 @@ class RunDir:
             self._tb = SummaryWriter(str(path / "tensorboard"))
 
     def write_config(self, config: dict[str, Any], env: dict[str, Any] | None) -> None:
-        write_text_atomic(self.path / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+        write_text(self.path / "config.yaml", yaml.safe_dump(config, sort_keys=False))
         if env is not None:
-            write_text_atomic(self.path / "env.json", json.dumps(env, indent=2) + "\n")
+            write_json(self.path / "env.json", env)
 
     def log(self, record: dict[str, Any]) -> None:
         with self._full_disk_named():
@@ -132,7 +127,7 @@ class RunDir:
             raise
 
     def write_summary(self, summary: dict[str, Any]) -> None:
-        write_text_atomic(self.path / "summary.json", json.dumps(summary, indent=2) + "\n")
+        write_json(self.path / "summary.json", summary)
 
     def append_amendment(self, record: dict[str, Any]) -> None:
         """One line of ``amendments.jsonl``: what a ``--resume`` changed, from which
@@ -174,7 +169,7 @@ def truncate_metrics(path: Path, iteration: int) -> None:
                               "or delete the line, then resume again") from None  # fmt: skip
         if at <= iteration:
             kept.append(line)
-    write_text_atomic(metrics, "".join(f"{line}\n" for line in kept))
+    write_text(metrics, "".join(f"{line}\n" for line in kept))
 
 
 @contextlib.contextmanager
