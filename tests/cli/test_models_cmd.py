@@ -54,12 +54,12 @@ def test_models_rows_are_cached_by_code_and_reused(tmp_path) -> None:
 
 
 def test_models_cache_lives_in_the_data_root(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
-    from reslab.cli import _cache_root
+    from reslab.cli.app import cache_root
     from reslab.data import data_root
 
-    assert _cache_root() == data_root() / "cache" == tmp_path / "data-root" / "cache"
+    assert cache_root() == data_root() / "cache" == tmp_path / "data-root" / "cache"
     monkeypatch.delenv("RESLAB_DATA")
-    assert _cache_root() == data_root() / "cache"
+    assert cache_root() == data_root() / "cache"
 
 
 def test_meta_device_counts_equal_real_ones() -> None:
