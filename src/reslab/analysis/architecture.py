@@ -55,11 +55,14 @@ def architecture(name: str, input_size: int = INPUT_SIZE) -> Architecture:
         stages.append(Stage(f"conv{i + 2}_x", sizes[stage_name], tuple(layers)))
     entry = get_entry(name)
     return Architecture(
-        name=name, depth=model.depth, stages=tuple(stages),
-        head=f"average pool, {model.fc.out_features}-d fc, softmax", head_size=sizes["avgpool"],
+        name=name,
+        depth=model.depth,
+        stages=tuple(stages),
+        head=f"average pool, {model.fc.out_features}-d fc, softmax",
+        head_size=sizes["avgpool"],
         macs=count_macs(model, input_size),
         paper_macs=entry.paper.macs if entry.paper else None,
-    )  # fmt: skip
+    )
 
 
 def _output_sizes(model: ResNet, input_size: int) -> dict[str, tuple[int, int]]:
@@ -141,8 +144,10 @@ def table1_markdown(archs: Sequence[Architecture]) -> str:
 
 def table1_rich(archs: Sequence[Architecture]) -> Table:
     header, rows = _rows(archs, "\n")
-    table = Table(title=f"Table 1: ImageNet architectures (measured at {INPUT_SIZE}x{INPUT_SIZE})",
-                  show_lines=True)  # fmt: skip
+    table = Table(
+        title=f"Table 1: ImageNet architectures (measured at {INPUT_SIZE}x{INPUT_SIZE})",
+        show_lines=True,
+    )
     for column in header:
         table.add_column(column)
     for row in rows:

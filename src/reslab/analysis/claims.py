@@ -63,8 +63,11 @@ def degradation(
         "degradation",
         f"The deeper plain net ({display_name(deep)}) has higher training error than the "
         f"shallower one ({display_name(shallow)}): the degradation problem.",
-        "Sec. 4.2, Fig. 6 (left)", train_curves, worse=deep, better=shallow,
-    )  # fmt: skip
+        "Sec. 4.2, Fig. 6 (left)",
+        train_curves,
+        worse=deep,
+        better=shallow,
+    )
 
 
 def residual_fixes_degradation(
@@ -75,14 +78,22 @@ def residual_fixes_degradation(
         "residual_fixes_degradation",
         f"{display_name(resnet)} reaches lower training error than {display_name(plain)}: "
         f"residual learning overcomes the optimisation difficulty.",
-        "Sec. 4.2, Fig. 6 (left, middle)", train_curves, worse=plain, better=resnet,
-    )  # fmt: skip
+        "Sec. 4.2, Fig. 6 (left, middle)",
+        train_curves,
+        worse=plain,
+        better=resnet,
+    )
 
 
 def _trains_worse(
-    key: str, statement: str, reference: str, curves: Mapping[str, Sequence[Curve]],
-    *, worse: str, better: str,
-) -> Claim:  # fmt: skip
+    key: str,
+    statement: str,
+    reference: str,
+    curves: Mapping[str, Sequence[Curve]],
+    *,
+    worse: str,
+    better: str,
+) -> Claim:
     values = {m: [late_mean(c) for c in curves.get(m, ())] for m in (worse, better)}
     missing = _missing(values, "finished runs")
     if missing:
@@ -184,8 +195,9 @@ def projection_shortcuts_help(test_errs: PerSeed, model: str = "resnet20") -> Cl
     )
     reference = "Sec. 3.3 and 4.1, Table 3"
     values = {s: list(test_errs.get(s, ())) for s in "ABC"}
-    missing = _missing({display_name(model, {"shortcut": s}): v for s, v in values.items()},
-                       "finished runs")  # fmt: skip
+    missing = _missing(
+        {display_name(model, {"shortcut": s}): v for s, v in values.items()}, "finished runs"
+    )
     if missing:
         return Claim(key, statement, reference, None, missing)
     a, b, c = (np.mean(values[s]) for s in "ABC")
@@ -200,11 +212,14 @@ def check_claims(runs: Sequence[Run]) -> list[Claim]:
     """Every claim above, from the finished runs among ``runs`` (one budget, one dataset)."""
     groups = group_finished(runs)
     plain = {m: rs for (m, opts), rs in groups.items() if not opts}
-    curves = {m: [(r.train["iteration"], r.train["train_top1_err"]) for r in rs]
-              for m, rs in plain.items()}  # fmt: skip
+    curves = {
+        m: [(r.train["iteration"], r.train["train_top1_err"]) for r in rs]
+        for m, rs in plain.items()
+    }
     test = {m: [r.test_err for r in rs] for m, rs in plain.items()}
-    responses = {m: [r.layer_stds for r in rs if r.layer_stds is not None]
-                 for m, rs in plain.items()}  # fmt: skip
+    responses = {
+        m: [r.layer_stds for r in rs if r.layer_stds is not None] for m, rs in plain.items()
+    }
     depth, shortcut_errs = shortcut_study(groups)
     return [
         degradation(curves),
@@ -267,8 +282,11 @@ def _ranks(values: Sequence[float]) -> np.ndarray:
 
 def _mean_responses(responses: Mapping[str, Sequence[np.ndarray]]) -> dict[str, float]:
     """Model -> mean over layers, then over seeds, of the response stds."""
-    return {m: float(np.mean([np.mean(s) for s in per_seed]))
-            for m, per_seed in responses.items() if len(per_seed)}  # fmt: skip
+    return {
+        m: float(np.mean([np.mean(s) for s in per_seed]))
+        for m, per_seed in responses.items()
+        if len(per_seed)
+    }
 
 
 def _missing(values: Mapping[str, Sequence[float]], what: str) -> str:

@@ -31,10 +31,21 @@ ARMS = ("mean", "black")
 # function up to float round-off; the table shows it). run.precision must agree once made
 # concrete (:func:`precision`).
 IGNORED = frozenset(
-    {"run.seed", "data.pad_value", "data.root", "data.source", "data.workers",
-     "data.eval_batch_size", "run.log_every", "run.checkpoint_every", "run.tensorboard",
-     "run.device", "model.compile", "run.precision"}
-)  # fmt: skip
+    {
+        "run.seed",
+        "data.pad_value",
+        "data.root",
+        "data.source",
+        "data.workers",
+        "data.eval_batch_size",
+        "run.log_every",
+        "run.checkpoint_every",
+        "run.tensorboard",
+        "run.device",
+        "model.compile",
+        "run.precision",
+    }
+)
 
 
 def pad_value(run: Run) -> str:
@@ -72,8 +83,9 @@ def check_comparable(runs: Sequence[Run]) -> None:
     for field in ("iterations", "data"):
         values = {_described(r, field) for r in runs if r.finished}
         if len(values) > 1:
-            raise ReslabError(f"the finished runs differ in their summary's {field}: "
-                              f"{'; '.join(sorted(values))}")  # fmt: skip
+            raise ReslabError(
+                f"the finished runs differ in their summary's {field}: {'; '.join(sorted(values))}"
+            )
     precisions = {precision(r) for r in runs}
     if len(precisions) > 1:
         raise ReslabError(
@@ -119,16 +131,22 @@ def pad_value_markdown(runs: Sequence[Run], base: Path) -> str:
             f"{_minutes(s.get('wall_s')) if r.finished else '-'} | [{_rel(r.path, base)}]"
             f"({_rel(r.path, base)}) |"
         )
-    lines += ["", "| pad value | finished seeds | mean test err % | std (n-1) |",
-              "| --- | --- | --- | --- |"]  # fmt: skip
+    lines += [
+        "",
+        "| pad value | finished seeds | mean test err % | std (n-1) |",
+        "| --- | --- | --- | --- |",
+    ]
     for arm in ARMS:
         errs = [r.test_err for r in done if pad_value(r) == arm]
         lines.append(f"| {arm} | {len(errs)} | {_mean(errs)} | {_std(errs)} |")
     paired = _paired(done)
     if paired:
         diffs = ", ".join(f"seed {s}: {d:+.2f}" for s, d in paired)
-        lines += ["", f"Paired by seed (same data order and crops), black - mean: {diffs} "
-                  f"points; mean {np.mean([d for _, d in paired]):+.2f}."]  # fmt: skip
+        lines += [
+            "",
+            f"Paired by seed (same data order and crops), black - mean: {diffs} "
+            f"points; mean {np.mean([d for _, d in paired]):+.2f}.",
+        ]
     lines += ["", "Commands (each trains one run):", ""]
     lines += [f"    {r.command}" for r in runs if r.command]
     return "\n".join(lines) + "\n"

@@ -22,10 +22,26 @@ from reslab.fileio import atomic_path
 XAxis = Literal["iterations", "epochs"]
 # One colour per depth, the same in every figure; the paper's Fig. 6 and 7 follow a similar
 # scheme (20 yellow, 32 cyan, 44 green, 56 red, 110 black).
-DEPTH_COLORS = {20: "#e8a200", 32: "#17a9c6", 44: "#2f9e44", 56: "#d62728", 110: "#111111",
-                1202: "#7b3fb5"}  # fmt: skip
-FALLBACK = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-            "#7f7f7f", "#bcbd22", "#17becf")  # fmt: skip
+DEPTH_COLORS = {
+    20: "#e8a200",
+    32: "#17a9c6",
+    44: "#2f9e44",
+    56: "#d62728",
+    110: "#111111",
+    1202: "#7b3fb5",
+}
+FALLBACK = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
 PAPER_YLIM = (0.0, 20.0)  # Fig. 6: error (%) from 0 to 20
 # The paper: "dashed lines denote training error, and bold lines denote testing error".
 TRAIN_STYLE = {"linestyle": "--", "linewidth": 0.9}
@@ -72,8 +88,10 @@ def curves_title(runs: Sequence[Run]) -> str:
         return f"{r.label} · {r.recipe} · {r.data}\n{r.path.name}{status}"
     recipes = sorted({r.recipe for r in runs})
     data = sorted({r.data for r in runs})
-    return (f"{len(runs)} runs · {', '.join(recipes)}\n"
-            f"{data[0] if len(data) == 1 else f'{len(data)} datasets'}")  # fmt: skip
+    return (
+        f"{len(runs)} runs · {', '.join(recipes)}\n"
+        f"{data[0] if len(data) == 1 else f'{len(data)} datasets'}"
+    )
 
 
 def plot_fig6(
@@ -135,9 +153,12 @@ def fig7_figure(responses: Mapping[str, np.ndarray]) -> Figure:
         layers = np.arange(1, len(stds) + 1)
         # Plain and residual nets of one depth share a colour: plain dashed, ResNet solid.
         plain = model.startswith("plain")
-        style = {"color": _depth_color(model, i), "label": display_name(model),
-                 "linestyle": "--" if plain else "-",
-                 "linewidth": 1.2 if plain else 1.6}  # fmt: skip
+        style = {
+            "color": _depth_color(model, i),
+            "label": display_name(model),
+            "linestyle": "--" if plain else "-",
+            "linewidth": 1.2 if plain else 1.6,
+        }
         top.plot(layers, stds, **style)
         bottom.plot(layers, np.sort(stds)[::-1], **style)
     for ax, order in ((top, "original"), (bottom, "sorted by magnitude")):
@@ -147,17 +168,23 @@ def fig7_figure(responses: Mapping[str, np.ndarray]) -> Figure:
         ax.set_ylim(bottom=0)
         ax.grid(True, color="0.9", linewidth=0.6)
     # One legend outside the panels: inside, it covered the deepest net's last layers.
-    fig.legend(*top.get_legend_handles_labels(), loc="outside right center", fontsize=8,
-               frameon=False)  # fmt: skip
-    fig.suptitle("CIFAR-10: std of layer responses (3x3 layers, after BN, before ReLU/addition)",
-                 fontsize=10)  # fmt: skip
+    fig.legend(
+        *top.get_legend_handles_labels(), loc="outside right center", fontsize=8, frameon=False
+    )
+    fig.suptitle(
+        "CIFAR-10: std of layer responses (3x3 layers, after BN, before ReLU/addition)", fontsize=10
+    )
     return fig
 
 
 def error_ylim(runs: Sequence[Run]) -> tuple[float, float]:
     """The paper's 0-20 % when every curve's second half fits, else the next 10 % above it."""
-    late = [float(np.nanmax(v[len(v) // 2 :])) for r in runs
-            for v in (r.train["train_top1_err"], r.test["top1_err"]) if len(v)]  # fmt: skip
+    late = [
+        float(np.nanmax(v[len(v) // 2 :]))
+        for r in runs
+        for v in (r.train["train_top1_err"], r.test["top1_err"])
+        if len(v)
+    ]
     high = max(late, default=0.0)
     if high <= PAPER_YLIM[1]:
         return PAPER_YLIM
@@ -167,8 +194,12 @@ def error_ylim(runs: Sequence[Run]) -> tuple[float, float]:
 def full_ylim(runs: Sequence[Run]) -> tuple[float, float]:
     """0 to the next 10 % above every point drawn (at most 100): nothing is off the chart.
     The axis starts a little below 0 so that a point at 0 % shows whole."""
-    values = [float(np.nanmax(v)) for r in runs
-              for v in (r.train["train_top1_err"], r.test["top1_err"]) if len(v)]  # fmt: skip
+    values = [
+        float(np.nanmax(v))
+        for r in runs
+        for v in (r.train["train_top1_err"], r.test["top1_err"])
+        if len(v)
+    ]
     values += [p[1] for r in runs if (p := _final_test_point(r, "iteration")) is not None]
     high = max(values, default=0.0)
     top = float(min(100, max(10, 10 * math.ceil(high * 1.02 / 10))))
@@ -241,8 +272,13 @@ def _draw(ax, runs: Sequence[Run], x: XAxis, scale: float, labels: Sequence[str]
     key = "iteration" if x == "iterations" else "epoch"
     for run, label, color in zip(runs, labels, _run_colors(runs), strict=True):
         if run.train.rows:
-            ax.plot(run.train[key] / scale, run.train["train_top1_err"], color=color,
-                    marker="." if run.train.rows == 1 else None, **TRAIN_STYLE)  # fmt: skip
+            ax.plot(
+                run.train[key] / scale,
+                run.train["train_top1_err"],
+                color=color,
+                marker="." if run.train.rows == 1 else None,
+                **TRAIN_STYLE,
+            )
         xs = list(run.test[key]) if run.test.rows else []
         ys = list(run.test["top1_err"]) if run.test.rows else []
         final = _final_test_point(run, key)
@@ -251,8 +287,15 @@ def _draw(ax, runs: Sequence[Run], x: XAxis, scale: float, labels: Sequence[str]
         if xs:
             # A line needs two points: mark each one when there are few.
             marker = "o" if len(xs) <= 12 else None
-            ax.plot(np.asarray(xs, float) / scale, ys, color=color, label=label, marker=marker,
-                    markersize=4, **TEST_STYLE)  # fmt: skip
+            ax.plot(
+                np.asarray(xs, float) / scale,
+                ys,
+                color=color,
+                label=label,
+                marker=marker,
+                markersize=4,
+                **TEST_STYLE,
+            )
 
 
 def _style(ax, xlabel: str, ylim: tuple[float, float], title: str | None) -> None:

@@ -109,16 +109,24 @@ def claims_by_budget(studies: dict[tuple[str, str], list[Run]]) -> list[str]:
     schedule a claim appears."""
     lines: list[str] = []
     for data in dict.fromkeys(d for _, d in studies):
-        verdicts = {budget: {c.key: c for c in check_claims([r for r in rs if r.finished])}
-                    for (budget, d), rs in studies.items() if d == data}  # fmt: skip
+        verdicts = {
+            budget: {c.key: c for c in check_claims([r for r in rs if r.finished])}
+            for (budget, d), rs in studies.items()
+            if d == data
+        }
         budgets = [*reversed(BUDGET_ORDER), *(b for b in verdicts if b not in BUDGET_ORDER)]
         claims = next(iter(verdicts.values())).values()
-        lines += [f"## The claims by budget, {data}", "",
-                  "| claim | " + " | ".join(f"`{b}`{_share(b, studies, data)}" for b in budgets)
-                  + " |", "|---|" + "---|" * len(budgets)]  # fmt: skip
+        lines += [
+            f"## The claims by budget, {data}",
+            "",
+            "| claim | " + " | ".join(f"`{b}`{_share(b, studies, data)}" for b in budgets) + " |",
+            "|---|" + "---|" * len(budgets),
+        ]
         for claim in claims:
-            cells = [_verdict_cell(verdicts[b][claim.key]) if b in verdicts else "no runs"
-                     for b in budgets]  # fmt: skip
+            cells = [
+                _verdict_cell(verdicts[b][claim.key]) if b in verdicts else "no runs"
+                for b in budgets
+            ]
             lines.append(f"| {claim.statement} | " + " | ".join(cells) + " |")
         lines += ["", "Each budget's section below gives the criteria and every run.", ""]
     return lines
@@ -154,8 +162,11 @@ def _study(
     finished = [r for r in runs if r.finished]
     lines = [f"## Budget `{budget}`, {data}", ""]
     if len(finished) < len(runs):
-        lines += [f"{len(finished)} of {len(runs)} runs finished; the others are listed under "
-                  "Runs and left out of every number.", ""]  # fmt: skip
+        lines += [
+            f"{len(finished)} of {len(runs)} runs finished; the others are listed under "
+            "Runs and left out of every number.",
+            "",
+        ]
     wall = sum((r.summary or {}).get("wall_s") or 0 for r in runs)
     lines += [f"Training wall time, all runs together: {fmt_duration(wall)}.", ""]
     lines += _schedule_note(finished)
@@ -187,14 +198,23 @@ def _schedule_note(runs: Sequence[Run]) -> list[str]:
 
 
 def _claims(claims: Sequence[Claim]) -> list[str]:
-    tally = {v: sum(c.verdict == v for c in claims) for v in
-             ("reproduced", "not reproduced", "not tested")}  # fmt: skip
-    lines = ["### The paper's claims", "",
-             ", ".join(f"{n} {v}" for v, n in tally.items()) + ".", "",
-             "| claim | paper | verdict | evidence |", "|---|---|---|---|"]  # fmt: skip
+    tally = {
+        v: sum(c.verdict == v for c in claims)
+        for v in ("reproduced", "not reproduced", "not tested")
+    }
+    lines = [
+        "### The paper's claims",
+        "",
+        ", ".join(f"{n} {v}" for v, n in tally.items()) + ".",
+        "",
+        "| claim | paper | verdict | evidence |",
+        "|---|---|---|---|",
+    ]
     mark = {True: "**reproduced**", False: "**not reproduced**", None: "not tested"}
-    lines += [f"| {c.statement} | {c.reference} | {mark[c.reproduced]} | {_cell(c.evidence)} |"
-              for c in claims]  # fmt: skip
+    lines += [
+        f"| {c.statement} | {c.reference} | {mark[c.reproduced]} | {_cell(c.evidence)} |"
+        for c in claims
+    ]
     lines += [
         "",
         f"Criteria: training errors are averaged over the records of the last {TAIL:.0%} of "
@@ -209,9 +229,13 @@ def _claims(claims: Sequence[Claim]) -> list[str]:
 
 def _table6(runs: Sequence[Run]) -> list[str]:
     groups = group_finished(runs)
-    lines = ["### Table 6: CIFAR-10 test error", "",
-             "| method | # layers | # params | paper error (%) | ours: mean ± std (%) | "
-             "ours: best (%) | seeds |", "|---|---:|---:|---|---:|---:|---:|"]  # fmt: skip
+    lines = [
+        "### Table 6: CIFAR-10 test error",
+        "",
+        "| method | # layers | # params | paper error (%) | ours: mean ± std (%) | "
+        "ours: best (%) | seeds |",
+        "|---|---:|---:|---|---:|---:|---:|",
+    ]
     for model in TABLE6:
         paper = get_entry(model).paper
         rs = groups.get((model, ()), [])
@@ -250,13 +274,17 @@ def _fig6(runs: Sequence[Run], figures: Path, base: Path, slug: str) -> list[str
         return []
     deep = [first[m] for m in FIG6_DEEP if m in first] if RESNET_1202 in first else None
     path = plot_fig6(plain, resnets, figures / f"{slug}fig6.png", deep)
-    return ["### Figure 6: training on CIFAR-10", "",
-            f"![Fig. 6: training curves]({_rel(path, base)})", "",
-            "Dashed: training error; bold: test error; the lowest seed of each model is "
-            "shown. The paper's plain-110 (error above 60 %) is not plotted there either. "
-            "As in the paper, the y axis is fitted to the second half of the curves: the "
-            "first evaluations may lie above it (`reslab plot RUN_DIR` shows every point).",
-            ""]  # fmt: skip
+    return [
+        "### Figure 6: training on CIFAR-10",
+        "",
+        f"![Fig. 6: training curves]({_rel(path, base)})",
+        "",
+        "Dashed: training error; bold: test error; the lowest seed of each model is "
+        "shown. The paper's plain-110 (error above 60 %) is not plotted there either. "
+        "As in the paper, the y axis is fitted to the second half of the curves: the "
+        "first evaluations may lie above it (`reslab plot RUN_DIR` shows every point).",
+        "",
+    ]
 
 
 def _fig7(runs: Sequence[Run], figures: Path, base: Path, slug: str) -> list[str]:
@@ -264,14 +292,23 @@ def _fig7(runs: Sequence[Run], figures: Path, base: Path, slug: str) -> list[str
     if not responses:
         return []
     path = plot_fig7(responses, figures / f"{slug}fig7.png")
-    rows = [f"| {display_name(m)} | {len(s)} | {s.mean():.3f} | {s.max():.3f} | {s.min():.3f} |"
-            for m, s in responses.items()]  # fmt: skip
-    return ["### Figure 7: standard deviations of layer responses", "",
-            f"![Fig. 7: layer responses]({_rel(path, base)})", "",
-            "| model | 3x3 layers | mean std | max | min |", "|---|---:|---:|---:|---:|", *rows,
-            "", "Std per channel over the test images and positions of each 3x3 layer's output "
-            "after BN (before ReLU and addition), averaged over channels; averaged over seeds.",
-            ""]  # fmt: skip
+    rows = [
+        f"| {display_name(m)} | {len(s)} | {s.mean():.3f} | {s.max():.3f} | {s.min():.3f} |"
+        for m, s in responses.items()
+    ]
+    return [
+        "### Figure 7: standard deviations of layer responses",
+        "",
+        f"![Fig. 7: layer responses]({_rel(path, base)})",
+        "",
+        "| model | 3x3 layers | mean std | max | min |",
+        "|---|---:|---:|---:|---:|",
+        *rows,
+        "",
+        "Std per channel over the test images and positions of each 3x3 layer's output "
+        "after BN (before ReLU and addition), averaged over channels; averaged over seeds.",
+        "",
+    ]
 
 
 def _shortcuts(runs: Sequence[Run]) -> list[str]:
@@ -279,12 +316,16 @@ def _shortcuts(runs: Sequence[Run]) -> list[str]:
     model, errs = shortcut_study(groups)
     if not (errs["B"] or errs["C"]):
         return []
-    lines = [f"### Shortcuts A, B and C on {display_name(model)}", "",
-             "The paper compares the options on ImageNet with ResNet-34 (Sec. 3.3, Table 3): "
-             "B is slightly better than A, C marginally better than B. Here they are compared "
-             f"on CIFAR-10 with {display_name(model)}.", "",
-             "| shortcut | test error: mean ± std (%) | best (%) | seeds |",
-             "|---|---:|---:|---:|"]  # fmt: skip
+    lines = [
+        f"### Shortcuts A, B and C on {display_name(model)}",
+        "",
+        "The paper compares the options on ImageNet with ResNet-34 (Sec. 3.3, Table 3): "
+        "B is slightly better than A, C marginally better than B. Here they are compared "
+        f"on CIFAR-10 with {display_name(model)}.",
+        "",
+        "| shortcut | test error: mean ± std (%) | best (%) | seeds |",
+        "|---|---:|---:|---:|",
+    ]
     for option, values in errs.items():
         best = f"{min(values):.2f}" if values else "-"
         lines.append(
@@ -294,21 +335,30 @@ def _shortcuts(runs: Sequence[Run]) -> list[str]:
 
 
 def _runs_table(runs: Sequence[Run], root: Path) -> list[str]:
-    lines = ["### Runs", "",
-             "| run | model | seed | budget | status | test error (%) | final training error "
-             "(%) | iterations | wall time | hardware | data | command |",
-             "|---|---|---:|---|---|---:|---:|---:|---:|---|---|---|"]  # fmt: skip
+    lines = [
+        "### Runs",
+        "",
+        "| run | model | seed | budget | status | test error (%) | final training error "
+        "(%) | iterations | wall time | hardware | data | command |",
+        "|---|---|---:|---|---|---:|---:|---:|---:|---|---|---|",
+    ]
     for run in sorted(runs, key=lambda r: str(r.path)):
         s = run.summary or {}
         train = late_mean((run.train["iteration"], run.train["train_top1_err"]))
         cells = [
-            f"`{_rel(run.path, root)}`", run.label, str(run.seed), run.budget, run.status,
+            f"`{_rel(run.path, root)}`",
+            run.label,
+            str(run.seed),
+            run.budget,
+            run.status,
             f"{run.test_err:.2f}" if run.test_err is not None else "-",
             f"{train:.2f}" if np.isfinite(train) else "-",
             str(s.get("iterations", int(run.train["iteration"][-1]) if run.train.rows else "-")),
-            fmt_duration(s.get("wall_s")), _hardware(run), _cell(run.data),
+            fmt_duration(s.get("wall_s")),
+            _hardware(run),
+            _cell(run.data),
             f"`{_cell(run.command)}`" if run.command else "-",
-        ]  # fmt: skip
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return [*lines, ""]
 

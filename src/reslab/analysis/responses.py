@@ -54,8 +54,11 @@ def response_layers(model: nn.Module) -> list[tuple[str, nn.BatchNorm2d]]:
     for prefix, module in model.named_modules():
         for name, conv in module.named_children():
             bn = getattr(module, f"bn{name[4:]}", None) if name.startswith("conv") else None
-            if (isinstance(conv, nn.Conv2d) and conv.kernel_size == (3, 3)
-                    and isinstance(bn, nn.BatchNorm2d)):  # fmt: skip
+            if (
+                isinstance(conv, nn.Conv2d)
+                and conv.kernel_size == (3, 3)
+                and isinstance(bn, nn.BatchNorm2d)
+            ):
                 layers.append((f"{prefix}.{name}" if prefix else name, bn))
     if not layers:
         raise OptionError(f"{type(model).__name__} has no 3x3 convolution followed by BN")

@@ -24,18 +24,43 @@ from reslab.fileio import read_json
 # The contract's record and summary keys (docs/design.md). Tests of the trainer and of the
 # fixtures here check real and synthetic run directories against the same sets.
 TRAIN_KEYS = frozenset(
-    {"kind", "iteration", "epoch", "lr", "train_loss", "train_top1_err", "images_per_s",
-     "elapsed_s"}
-)  # fmt: skip
+    {
+        "kind",
+        "iteration",
+        "epoch",
+        "lr",
+        "train_loss",
+        "train_top1_err",
+        "images_per_s",
+        "elapsed_s",
+    }
+)
 EVAL_KEYS = frozenset(
     {"kind", "iteration", "epoch", "split", "loss", "top1_err", "top5_err", "images"}
 )
 SUMMARY_KEYS = frozenset(
-    {"model", "model_options", "recipe", "data", "seed", "iterations", "epochs",
-     "train_images", "test_top1_err", "test_top5_err", "test_loss", "best_val_top1_err",
-     "best_val_iteration", "final_train_top1_err", "params", "wall_s", "device", "world_size",
-     "status"}
-)  # fmt: skip
+    {
+        "model",
+        "model_options",
+        "recipe",
+        "data",
+        "seed",
+        "iterations",
+        "epochs",
+        "train_images",
+        "test_top1_err",
+        "test_top5_err",
+        "test_loss",
+        "best_val_top1_err",
+        "best_val_iteration",
+        "final_train_top1_err",
+        "params",
+        "wall_s",
+        "device",
+        "world_size",
+        "status",
+    }
+)
 STATUSES = ("finished", "interrupted", "diverged")
 # Written next to the contract's files by `reslab reproduce` and by compute_and_save_responses.
 REPRODUCE_FILE = "reproduce.json"

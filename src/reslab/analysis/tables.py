@@ -30,18 +30,35 @@ def models_table(rows: Iterable[Mapping[str, object]]) -> Table:
     """The model zoo, our measured figures beside the paper's ("paper" columns)."""
     table = Table(title="reslab model zoo (multiply-adds at the native input size)")
     for header, justify in [
-        ("model", "left"), ("family", "left"), ("depth", "right"), ("block", "left"),
-        ("shortcut", "left"), ("stride", "left"), ("input", "right"), ("params", "right"),
-        ("paper params", "right"), ("mult-adds", "right"), ("paper mult-adds", "right"),
-        ("paper top-1 err %", "right"), ("source", "left"),
-    ]:  # fmt: skip
+        ("model", "left"),
+        ("family", "left"),
+        ("depth", "right"),
+        ("block", "left"),
+        ("shortcut", "left"),
+        ("stride", "left"),
+        ("input", "right"),
+        ("params", "right"),
+        ("paper params", "right"),
+        ("mult-adds", "right"),
+        ("paper mult-adds", "right"),
+        ("paper top-1 err %", "right"),
+        ("source", "left"),
+    ]:
         table.add_column(header, justify=justify)  # type: ignore[arg-type]
     for r in rows:
         table.add_row(
-            str(r["name"]), str(r["family"]), str(r["depth"]), str(r["block"]),
-            str(r["shortcut"]), str(r["stride"]), f"{r['input_size']}²",
-            f"{r['params']:,}", millions(r["paper_params"]),  # type: ignore[arg-type]
-            si(r["macs"]), si(r["paper_macs"]),  # type: ignore[arg-type]
-            pct(r["paper_top1_err"]), str(r["paper_source"] or "-"),  # type: ignore[arg-type]
-        )  # fmt: skip
+            str(r["name"]),
+            str(r["family"]),
+            str(r["depth"]),
+            str(r["block"]),
+            str(r["shortcut"]),
+            str(r["stride"]),
+            f"{r['input_size']}²",
+            f"{r['params']:,}",
+            millions(r["paper_params"]),  # type: ignore[arg-type]
+            si(r["macs"]),
+            si(r["paper_macs"]),  # type: ignore[arg-type]
+            pct(r["paper_top1_err"]),
+            str(r["paper_source"] or "-"),  # type: ignore[arg-type]
+        )
     return table

@@ -44,11 +44,20 @@ from reslab.bench.steps import (
     synthetic_count,
     synthetic_images,
     torchvision_train,
-)  # fmt: skip
+)
 from reslab.errors import DataError, OptionError
 
-__all__ = ["DEFAULT_MODELS", "BenchOptions", "bench_markdown", "bench_session", "bench_table",
-           "matrix_markdown", "run_bench", "synthetic_images", "write_outputs"]  # fmt: skip
+__all__ = [
+    "DEFAULT_MODELS",
+    "BenchOptions",
+    "bench_markdown",
+    "bench_session",
+    "bench_table",
+    "matrix_markdown",
+    "run_bench",
+    "synthetic_images",
+    "write_outputs",
+]
 
 DEFAULT_MODELS = ("resnet20", "resnet56", "resnet110", "resnet50")
 TRAIN_FORWARDS = 3  # a training step ~ forward + backward (2x forward)
@@ -90,8 +99,10 @@ def run_bench(opts: BenchOptions, note: Callable[[str], None] = lambda _: None) 
     real = _real_images(opts) if opts.data else None
     precision, compiled = default_settings(opts, device)
     note("measuring the matmul peak in fp32 and bf16")
-    peaks = {dtype: matmul_peak(device, opts.matmul_size, dtype=dtype)
-             for dtype in (torch.float32, torch.bfloat16)}  # fmt: skip
+    peaks = {
+        dtype: matmul_peak(device, opts.matmul_size, dtype=dtype)
+        for dtype in (torch.float32, torch.bfloat16)
+    }
     peak = peaks[torch.bfloat16 if precision == "bf16" else torch.float32]
     models = []
     for name in opts.models:
@@ -181,8 +192,11 @@ def matmul_peak(
             torch.mm(a, b)
         sync(device)
         best = min(best, time.perf_counter() - start)
-    return {"flops_per_s": calls * 2 * n**3 / best, "dtype": str(dtype).removeprefix("torch."),
-            "size": n}  # fmt: skip
+    return {
+        "flops_per_s": calls * 2 * n**3 / best,
+        "dtype": str(dtype).removeprefix("torch."),
+        "size": n,
+    }
 
 
 # --- one model -------------------------------------------------------------------------
@@ -207,19 +221,32 @@ def bench_model(name: str, opts: BenchOptions, device: torch.device, peak: float
 
     images, use_real = model_images(name, opts, real)
     size = images.size[0]
-    s = bench_session(name, images, opts.batch, device,
-                      {"run.precision": opts.precision, "model.compile": opts.compile})  # fmt: skip
+    s = bench_session(
+        name,
+        images,
+        opts.batch,
+        device,
+        {"run.precision": opts.precision, "model.compile": opts.compile},
+    )
     macs = complexity(name, num_classes=len(images.classes)).macs
     # A compiled step compiles at its first call (and again for the backward's graph).
     train = rate(reslab_train(s), opts, device, extra_warmup=2 * s.config.model.compile)
     infer = rate(reslab_infer(s), opts, device)
-    bare = rate(bare_train(s, size, len(images.classes)), opts, device,
-                 extra_warmup=2 * s.config.model.compile)  # fmt: skip
+    bare = rate(
+        bare_train(s, size, len(images.classes)),
+        opts,
+        device,
+        extra_warmup=2 * s.config.model.compile,
+    )
     optim = s.config.optim
     del s
     free(device)
-    baseline = rate(torchvision_train(name, images, opts, device, optim), opts, device,
-                     extra_warmup=2 * opts.workers)  # fmt: skip
+    baseline = rate(
+        torchvision_train(name, images, opts, device, optim),
+        opts,
+        device,
+        extra_warmup=2 * opts.workers,
+    )
     free(device)
     row = {
         "model": name,
@@ -234,10 +261,12 @@ def bench_model(name: str, opts: BenchOptions, device: torch.device, peak: float
         "speedup_vs_torchvision": train / baseline,
         "pipeline_efficiency": train / bare,  # share of the bare step's rate kept with data
     }
-    for key, per_s, forwards in (("reslab_train", train, TRAIN_FORWARDS),
-                                 ("reslab_infer", infer, 1),
-                                 ("torchvision_train", baseline, TRAIN_FORWARDS),
-                                 ("bare_train", bare, TRAIN_FORWARDS)):  # fmt: skip
+    for key, per_s, forwards in (
+        ("reslab_train", train, TRAIN_FORWARDS),
+        ("reslab_infer", infer, 1),
+        ("torchvision_train", baseline, TRAIN_FORWARDS),
+        ("bare_train", bare, TRAIN_FORWARDS),
+    ):
         flops = per_s * macs * 2 * forwards
         row[f"{key}_flops_per_s"] = flops
         row[f"{key}_peak_share"] = flops / peak
@@ -258,8 +287,13 @@ def settings_matrix(name: str, opts: BenchOptions, device: torch.device, real) -
         if compiled and not compiler_works(device.type):
             rates[key] = None
             continue
-        s = bench_session(name, images, opts.batch, device,
-                          {"run.precision": precision, "model.compile": compiled})  # fmt: skip
+        s = bench_session(
+            name,
+            images,
+            opts.batch,
+            device,
+            {"run.precision": precision, "model.compile": compiled},
+        )
         rates[key] = rate(reslab_train(s), opts, device, extra_warmup=2 * compiled)
         del s
         free(device)

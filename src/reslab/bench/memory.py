@@ -15,7 +15,7 @@ from reslab.bench.steps import (
     reslab_train,
     sync,
     synthetic_images,
-)  # fmt: skip
+)
 
 if TYPE_CHECKING:
     from reslab.bench import BenchOptions
@@ -30,8 +30,13 @@ def peak_memory(name: str, opts: BenchOptions, device: torch.device) -> dict:
     """Peak memory of the trainer's step, without and with activation checkpointing."""
     batch = opts.memory_batch or opts.batch
     off, on = (step_memory(name, device, batch, ckpt) for ckpt in (False, True))
-    return {"batch": batch, "method": CUDA_MEMORY if device.type == "cuda" else CPU_MEMORY,
-            "bytes": off, "bytes_checkpointed": on, "saved_share": 1 - on / off}  # fmt: skip
+    return {
+        "batch": batch,
+        "method": CUDA_MEMORY if device.type == "cuda" else CPU_MEMORY,
+        "bytes": off,
+        "bytes_checkpointed": on,
+        "saved_share": 1 - on / off,
+    }
 
 
 def step_memory(name: str, device: torch.device, batch: int, checkpoint: bool) -> int:

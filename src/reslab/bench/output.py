@@ -55,9 +55,10 @@ def setup_line(result: dict) -> str:
         f"{s['device']} ({s['precision']}, {compiled}, channels_last); batch {s['batch']}, "
         f"{s['steps']} timed steps after {s['warmup']}; torchvision DataLoader "
         f"{s['workers']} workers; matmul peak "
-        + ", ".join(f"{p['flops_per_s'] / 1e9:,.1f} GFLOP/s ({p['dtype']}, {p['size']}^2)"
-                    for p in peaks)
-    )  # fmt: skip
+        + ", ".join(
+            f"{p['flops_per_s'] / 1e9:,.1f} GFLOP/s ({p['dtype']}, {p['size']}^2)" for p in peaks
+        )
+    )
 
 
 MATRIX = ("fp32-eager", "fp32-compiled", "bf16-eager", "bf16-compiled")
@@ -73,10 +74,14 @@ def matrix_markdown(result: dict) -> list[str]:
         rate, base = r["settings"][key], r["settings"]["fp32-eager"]
         return "-" if rate is None else f"{rate:,.0f} ({rate / base:.2f}x)"
 
-    return ["", "reslab training step, images/s (against fp32 eager):", "",
-            "| model | " + " | ".join(MATRIX) + " |", "| --- " * (len(MATRIX) + 1) + "|",
-            *(f"| {r['model']} | " + " | ".join(cell(r, k) for k in MATRIX) + " |"
-              for r in rows)]  # fmt: skip
+    return [
+        "",
+        "reslab training step, images/s (against fp32 eager):",
+        "",
+        "| model | " + " | ".join(MATRIX) + " |",
+        "| --- " * (len(MATRIX) + 1) + "|",
+        *(f"| {r['model']} | " + " | ".join(cell(r, k) for k in MATRIX) + " |" for r in rows),
+    ]
 
 
 def bench_table(result: dict):
@@ -91,18 +96,30 @@ def bench_table(result: dict):
 
 
 def bench_markdown(result: dict) -> str:
-    lines = ["# reslab bench", "", setup_line(result), "",
-             "| " + " | ".join(c.title for c in COLUMNS) + " |",
-             "| " + " | ".join("---" for _ in COLUMNS) + " |"]  # fmt: skip
+    lines = [
+        "# reslab bench",
+        "",
+        setup_line(result),
+        "",
+        "| " + " | ".join(c.title for c in COLUMNS) + " |",
+        "| " + " | ".join("---" for _ in COLUMNS) + " |",
+    ]
     lines += ["| " + " | ".join(c.value(r) for c in COLUMNS) + " |" for r in result["models"]]
-    lines += ["", "Data per model: " + "; ".join(f"{r['model']}: {r['data']}"
-                                                  for r in result["models"]) + ".",
-              "What each column measures: docs/performance.md.", ""]  # fmt: skip
+    lines += [
+        "",
+        "Data per model: "
+        + "; ".join(f"{r['model']}: {r['data']}" for r in result["models"])
+        + ".",
+        "What each column measures: docs/performance.md.",
+        "",
+    ]
     lines[-2:-2] = matrix_markdown(result)
     memory = [r["memory"] for r in result["models"] if r["memory"]]
     if memory:
-        lines[-1:-1] = [f"Peak memory at batch {memory[0]['batch']}: {memory[0]['method']}; "
-                        "in brackets with model.checkpoint_activations=true."]  # fmt: skip
+        lines[-1:-1] = [
+            f"Peak memory at batch {memory[0]['batch']}: {memory[0]['method']}; "
+            "in brackets with model.checkpoint_activations=true."
+        ]
     return "\n".join(lines)
 
 

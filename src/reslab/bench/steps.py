@@ -47,19 +47,31 @@ def bench_session(
     from reslab.train.loop import session_from_loaders
 
     recipe = "imagenet-paper" if get_entry(name).family == "imagenet" else "cifar-paper"
-    flags = {"model.name": name, "optim.batch_size": batch, "run.device": device.type,
-             **(keys or {})}  # fmt: skip
+    flags = {
+        "model.name": name,
+        "optim.batch_size": batch,
+        "run.device": device.type,
+        **(keys or {}),
+    }
     config = resolve(recipe, flags=flags)
     norm = Normalization.per_pixel_mean(images)
-    common = dict(batch_size=batch, device=device, normalization=norm,
-                  channels_last=config.model.channels_last)  # fmt: skip
+    common = dict(
+        batch_size=batch,
+        device=device,
+        normalization=norm,
+        channels_last=config.model.channels_last,
+    )
     h, w = images.size
     loaders = Loaders(
         train=DeviceLoader(images, train=True, augment=config.data.augment, **common),
-        test=DeviceLoader(images, train=False, **common), val=None, normalization=norm,
-        classes=images.classes, input_size=h if h == w else (h, w), in_chans=images.channels,
+        test=DeviceLoader(images, train=False, **common),
+        val=None,
+        normalization=norm,
+        classes=images.classes,
+        input_size=h if h == w else (h, w),
+        in_chans=images.channels,
         train_images=len(images),
-    )  # fmt: skip
+    )
     return session_from_loaders(config, Dist(0, 1, 0, device), loaders)
 
 
@@ -98,8 +110,11 @@ def bare_train(s, size: int, classes: int) -> Step:
 
     b, lr = s.loaders.train.batch_size, s.config.optim.lr
     x = torch.randn(b, 3, size, size, device=s.device)
-    x = x.contiguous(memory_format=torch.channels_last if s.config.model.channels_last else
-                     torch.contiguous_format)  # fmt: skip
+    x = x.contiguous(
+        memory_format=torch.channels_last
+        if s.config.model.channels_last
+        else torch.contiguous_format
+    )
     y = torch.randint(0, classes, (b,), device=s.device)
     s.model.train()
 
@@ -132,14 +147,23 @@ def torchvision_loader(images, batch: int, workers: int, device: torch.device):
     from reslab.data import Normalization
 
     norm = Normalization.per_channel(images)
-    transform = T.Compose([
-        T.RandomCrop(images.size[0], padding=4), T.RandomHorizontalFlip(), T.ToTensor(),
-        T.Normalize(norm.mean.flatten().tolist(), norm.std.flatten().tolist()),
-    ])  # fmt: skip
+    transform = T.Compose(
+        [
+            T.RandomCrop(images.size[0], padding=4),
+            T.RandomHorizontalFlip(),
+            T.ToTensor(),
+            T.Normalize(norm.mean.flatten().tolist(), norm.std.flatten().tolist()),
+        ]
+    )
     return torch.utils.data.DataLoader(
-        PilImages(images, transform), batch_size=batch, shuffle=True, drop_last=True,
-        num_workers=workers, pin_memory=device.type == "cuda", persistent_workers=workers > 0,
-    )  # fmt: skip
+        PilImages(images, transform),
+        batch_size=batch,
+        shuffle=True,
+        drop_last=True,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=workers > 0,
+    )
 
 
 def torchvision_train(name: str, images, opts: BenchOptions, device: torch.device, optim) -> Step:
@@ -147,8 +171,9 @@ def torchvision_train(name: str, images, opts: BenchOptions, device: torch.devic
 
     model = create_model(name, num_classes=len(images.classes)).to(device).train()
     # The trainer's hyperparameters, PyTorch's default SGD implementation.
-    opt = torch.optim.SGD(model.parameters(), lr=optim.lr, momentum=optim.momentum,
-                          weight_decay=optim.weight_decay)  # fmt: skip
+    opt = torch.optim.SGD(
+        model.parameters(), lr=optim.lr, momentum=optim.momentum, weight_decay=optim.weight_decay
+    )
     criterion = nn.CrossEntropyLoss()
     batches = _endless_iterable(torchvision_loader(images, opts.batch, opts.workers, device))
 
