@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
-from reslab.analysis.compare import compare_runs
+from reslab.analysis.compare import compare_markdown, compare_runs, paired
+from reslab.errors import ReslabError
 
 from .rundirs import write_run
 
@@ -22,8 +24,12 @@ def _study(root: Path) -> Path:
     for seed, err in enumerate((10.0, 12.0)):
         write_run(root / f"mean-s{seed}", seed=seed, test_err=err)  # predates the key
     for seed, err in enumerate((11.0, 13.0, 15.0)):
-        _set(write_run(root / f"black-s{seed}", seed=seed, test_err=err), "data", "pad_value",
-             "black")  # fmt: skip
+        _set(
+            write_run(root / f"black-s{seed}", seed=seed, test_err=err),
+            "data",
+            "pad_value",
+            "black",
+        )
     write_run(root / "unfinished", seed=9, status=None)
     return root
 
@@ -51,3 +57,55 @@ def test_cli_writes_a_markdown_table_that_names_its_command(cli, tmp_path: Path)
 def test_a_key_no_run_has_is_a_one_line_error(cli, tmp_path: Path) -> None:
     code, _, err = cli("compare", str(_study(tmp_path)), "--by", "data.pad_colour")
     assert code == 2 and "no run's config.yaml has data.pad_colour" in err
+
+
+def _pad_run(path: Path, *, pad: str | None, seed: int, test_err: float, **kw) -> Path:
+    """A finished ResNet-20 run; ``pad=None`` writes a config from before data.pad_value."""
+    write_run(path, seed=seed, test_err=test_err, iterations=400, budget=None, **kw)
+    if pad is not None:
+        _set(path, "data", "pad_value", pad)
+    return path
+
+
+def test_two_groups_are_paired_by_seed_in_the_order_given(tmp_path: Path) -> None:
+    _pad_run(tmp_path / "short" / "resnet20-s1", pad="mean", seed=1, test_err=19.0)
+    _pad_run(tmp_path / "short" / "resnet20-s2", pad="mean", seed=2, test_err=20.0)
+    _pad_run(tmp_path / "pad" / "black-s1", pad="black", seed=1, test_err=19.5)
+    _pad_run(tmp_path / "pad" / "black-s2", pad="black", seed=2, test_err=21.0)
+    _pad_run(tmp_path / "pad" / "black-s3", pad="black", seed=3, test_err=30.0, status=None)
+    paths = [tmp_path / "short", tmp_path / "pad"]
+    rows = compare_runs(paths, ["data.pad_value"])
+    assert [r["values"]["data.pad_value"] for r in rows] == ["mean", "black"]
+    assert paired(rows) == [(1, 0.5), (2, 1.0)]
+    text = compare_markdown(rows, ["data.pad_value"], "reslab compare ...")
+    assert "| `black` | ResNet-20 |" in text and "| 2 | 20.25 ± 1.06 |" in text
+    assert (
+        "`data.pad_value=black` minus `data.pad_value=mean`: seed 1: +0.50, seed 2: +1.00 "
+        "points; mean +0.75." in text
+    )
+
+
+def test_runs_that_differ_in_another_key_are_refused(cli, tmp_path: Path) -> None:
+    _pad_run(tmp_path / "a", pad="mean", seed=1, test_err=19.0)
+    _pad_run(tmp_path / "b", pad="black", seed=1, test_err=19.0, model="resnet32")
+    code, _, err = cli("compare", str(tmp_path), "--by", "data.pad_value")
+    assert code == 2
+    assert "differ in model.name ('resnet32' vs 'resnet20')" in err and "--by model.name" in err
+    assert len(compare_runs([tmp_path], ["data.pad_value", "model.name"])) == 2
+
+
+def test_precision_is_compared_as_the_arithmetic_used(tmp_path: Path) -> None:
+    """Old runs recorded run.precision "auto" (then fp32 on a CPU); new ones the choice."""
+    old = _pad_run(tmp_path / "old", pad=None, seed=1, test_err=19.0)
+    _set(old, "run", "precision", "auto")
+    new = _pad_run(tmp_path / "new", pad="black", seed=1, test_err=19.5)
+    _set(new, "run", "precision", "fp32")
+    _set(new, "model", "compile", True)  # free: the same function up to round-off
+    rows = compare_runs([tmp_path], ["data.pad_value"])
+    assert [r["values"]["data.pad_value"] for r in rows] == ["black", "-"]
+    assert [r["values"] for r in compare_runs([tmp_path], ["run.precision"])] == [
+        {"run.precision": "fp32"}
+    ]
+    _set(new, "run", "precision", "bf16")
+    with pytest.raises(ReslabError, match=r"differ in run\.precision \('fp32' vs 'bf16'\)"):
+        compare_runs([tmp_path], ["data.pad_value"])
