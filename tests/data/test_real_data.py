@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from reslab.data import make_loaders, open_source, train_val_split
-from reslab.data.sources import FolderSource
+from reslab.data.sources import FolderSource, TarFiles
 
 CIFAR10 = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
            "truck")  # fmt: skip
@@ -32,7 +32,7 @@ def test_a_second_open_reads_the_cache(real_source, monkeypatch) -> None:
         raise AssertionError("decoded again")
 
     monkeypatch.setattr(FolderSource, "_decode_all", no_decoding)
-    monkeypatch.setattr("reslab.data.sources._tar_members", no_decoding)
+    monkeypatch.setattr(TarFiles, "listing", no_decoding)
     again = open_source(real_source.path, root=real_source.root)
     assert torch.equal(again.load("test").images, real_source.load("test").images)
 
