@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from reslab.data import make_loaders, open_source, train_val_split
+from reslab.data import LoaderSpec, make_loaders, open_source, train_val_split
 from reslab.data.sources import FolderSource, TarFiles
 
 CIFAR10 = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
@@ -46,7 +46,7 @@ def test_the_paper_split_is_balanced_and_fixed(real_source) -> None:
 
 
 def test_make_loaders_on_the_real_data(real_source) -> None:
-    loaders = make_loaders(real_source, batch_size=128, seed=0, val_split=5000)
+    loaders = make_loaders(real_source, LoaderSpec(128, seed=0, val_split=5000))
     assert loaders.train_images == 45_000 and len(loaders.train) == 45_000 // 128
     assert loaders.input_size == 32 and loaders.in_chans == 3
     assert loaders.normalization.mean.shape == (3, 32, 32)
