@@ -8,7 +8,7 @@ See ``docs/data.md`` for the formats accepted, the data root and the cache.
 
 from reslab.data.cache import data_root
 from reslab.data.decode import BadImage, decode, read_image
-from reslab.data.imageset import ImageSet, balanced_subset, train_val_split
+from reslab.data.imageset import ImageSet
 from reslab.data.loaders import DeviceLoader, Loaders, LoaderSpec, StreamingLoader, make_loaders
 from reslab.data.normalization import Normalization
 from reslab.data.sources import DataWarning, Source, open_source
@@ -23,11 +23,9 @@ __all__ = [
     "Normalization",
     "Source",
     "StreamingLoader",
-    "balanced_subset",
     "data_root",
     "decode",
     "make_loaders",
     "open_source",
     "read_image",
-    "train_val_split",
 ]

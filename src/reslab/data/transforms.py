@@ -71,12 +71,6 @@ def pca_basis() -> torch.Tensor:
     return (torch.tensor(PCA_EIGVEC) * torch.tensor(PCA_EIGVAL)).T
 
 
-def pca_offsets(alpha: torch.Tensor) -> torch.Tensor:
-    """float32 (B, 3) RGB offsets (pixel units in [0, 1]) for coefficients ``alpha`` (B, 3):
-    ``eigvec @ (alpha * eigval)`` per image, added to every pixel."""
-    return alpha @ pca_basis().to(alpha.device)
-
-
 def _check(resize: int, crop: int) -> None:
     if crop > resize:
         raise OptionError(f"crop {crop} is larger than the resized shorter side {resize}")
