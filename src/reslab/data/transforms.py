@@ -45,8 +45,10 @@ class ScaleAugment:
     def __post_init__(self) -> None:
         lo, hi = self.scale
         if not self.crop <= lo <= hi:
-            raise OptionError(f"scale augmentation needs crop <= min scale <= max scale; got "
-                              f"crop {self.crop}, scale {self.scale}")  # fmt: skip
+            raise OptionError(
+                f"scale augmentation needs crop <= min scale <= max scale; got "
+                f"crop {self.crop}, scale {self.scale}"
+            )
 
     def __call__(self, img: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         """uint8 (C, H, W) -> uint8 (C, crop, crop)."""
