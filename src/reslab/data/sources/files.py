@@ -60,6 +60,8 @@ class Files(ABC):
 
 
 class DirFiles(Files):
+    """The files of a directory, by their paths relative to it."""
+
     noun = "folder"
     image_folder_format = "image-folder"
 
