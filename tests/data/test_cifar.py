@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from reslab.data import open_source
-from reslab.errors import DataError
+from reslab.errors import DataError, OptionError
 
 from .conftest import cifar_files, write_cifar, write_tar
 
@@ -41,6 +41,14 @@ def test_cifar100_has_fine_and_coarse_labels(tmp_path: Path, data_root: Path) ->
     assert torch.equal(train.coarse_labels, train.labels // 5)
     assert train.coarse_classes == source.coarse_classes
     assert source.describe()["coarse_classes"][0] == "s00"
+
+
+def test_large_image_readers_are_refused_by_name(tmp_path: Path, data_root: Path) -> None:
+    source = open_source(write_cifar(tmp_path, "cifar10"), root=data_root)
+    with pytest.raises(NotImplementedError, match=r"CifarSource \(cifar10-python\) holds small"):
+        source.large_stats()
+    with pytest.raises(OptionError, match=r"holds no image files; use load\(\)"):
+        source.samples("train")
 
 
 def test_the_folder_holding_the_extracted_dataset_is_accepted(tmp_path, data_root) -> None:

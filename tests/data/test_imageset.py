@@ -1,11 +1,12 @@
-"""Class-balanced validation splits and subsets."""
+"""Class-balanced validation splits and subsets: the indices make_loaders takes."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from reslab.data import ImageSet, balanced_subset, train_val_split
+from reslab.data import ImageSet
+from reslab.data.imageset import VAL_SEED, split_indices, subset_indices
 from reslab.errors import DataError, OptionError
 
 
@@ -17,6 +18,17 @@ def numbered(per_class: list[int]) -> ImageSet:
     images = torch.zeros(len(labels), 2, 2, 3, dtype=torch.uint8)
     images[:, 0, 0] = torch.stack([ids % 256, ids // 256 % 256, ids // 65536], 1).byte()
     return ImageSet(images, labels, tuple(f"c{k}" for k in range(len(per_class))))
+
+
+def train_val_split(data: ImageSet, size: int, seed: int = VAL_SEED) -> tuple[ImageSet, ImageSet]:
+    """What make_loaders does with ``val_split``: the kept and the held-out images."""
+    kept, held = split_indices(data.labels, size, data.classes, seed)
+    return data.subset(kept), data.subset(held)
+
+
+def balanced_subset(data: ImageSet, per_class: int, seed: int = 0) -> ImageSet:
+    """What make_loaders does with a ``*_subset_per_class``."""
+    return data.subset(subset_indices(data.labels, per_class, data.classes, seed))
 
 
 def ids(s: ImageSet) -> list[int]:

@@ -12,6 +12,7 @@ from reslab.data import (
     DataWarning,
     DeviceLoader,
     ImageSet,
+    LoaderSpec,
     Normalization,
     StreamingLoader,
     make_loaders,
@@ -182,8 +183,8 @@ def test_channels_last() -> None:
 
 def test_make_loaders_small(small_folder: Path, data_root: Path) -> None:
     source = open_source(small_folder, root=data_root)
-    loaders = make_loaders(source, batch_size=4, seed=1, val_split=3,
-                           normalization_kind="per_channel", eval_batch_size=5)  # fmt: skip
+    spec = LoaderSpec(4, seed=1, val_split=3, normalization_kind="per_channel", eval_batch_size=5)
+    loaders = make_loaders(source, spec)
     assert loaders.train_images == 15 and len(loaders.train) == 3
     assert len(loaders.val) == 1 and len(loaders.test) == 2
     assert loaders.classes == ("ant", "bee", "cat") and loaders.input_size == 8
@@ -192,10 +193,10 @@ def test_make_loaders_small(small_folder: Path, data_root: Path) -> None:
     d = loaders.description
     assert (d["train_images"], d["val_images"], d["test_images"]) == (15, 3, 6)
     assert d["format"] == "image-folder" and d["loader"] == "device"
-    sub = make_loaders(source, batch_size=3, train_subset_per_class=2, test_subset_per_class=1)
+    sub = make_loaders(source, LoaderSpec(3, train_subset_per_class=2, test_subset_per_class=1))
     assert sub.train_images == 6 and sub.description["test_images"] == 3
     with pytest.raises(OptionError, match="normalization_kind must be one of"):
-        make_loaders(source, batch_size=4, normalization_kind="zca")
+        LoaderSpec(4, normalization_kind="zca")
 
 
 # --- streaming (large images) -------------------------------------------------------------
@@ -272,7 +273,7 @@ def test_streaming_bad_files_fail_or_are_dropped(large_folder, data_root) -> Non
 
 def test_make_loaders_large(large_folder: Path, data_root: Path) -> None:
     source = open_source(large_folder, root=data_root)
-    loaders = make_loaders(source, batch_size=2, val_split=3, workers=0)
+    loaders = make_loaders(source, LoaderSpec(2, val_split=3, workers=0))
     # The paper's per-pixel mean becomes a per-channel mean on images of varying size.
     assert loaders.normalization.kind == "per_channel_mean"
     assert loaders.input_size == 224 and loaders.train_images == 12 and len(loaders.val) == 2

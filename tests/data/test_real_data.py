@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from reslab.data import make_loaders, open_source, train_val_split
-from reslab.data.sources import FolderSource
+from reslab.data import LoaderSpec, make_loaders, open_source
+from reslab.data.imageset import split_indices
+from reslab.data.sources import FolderSource, TarFiles
 
 CIFAR10 = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
            "truck")  # fmt: skip
@@ -32,22 +33,21 @@ def test_a_second_open_reads_the_cache(real_source, monkeypatch) -> None:
         raise AssertionError("decoded again")
 
     monkeypatch.setattr(FolderSource, "_decode_all", no_decoding)
-    monkeypatch.setattr("reslab.data.sources._tar_members", no_decoding)
+    monkeypatch.setattr(TarFiles, "listing", no_decoding)
     again = open_source(real_source.path, root=real_source.root)
     assert torch.equal(again.load("test").images, real_source.load("test").images)
 
 
-def test_the_paper_split_is_balanced_and_fixed(real_source) -> None:
-    train, val = train_val_split(real_source.load("train"), 5000)
-    assert len(train) == 45_000 and len(val) == 5000
-    assert val.counts() == [500] * 10 and train.counts() == [4500] * 10
-    again = train_val_split(real_source.load("train"), 5000)[1]
-    assert torch.equal(again.labels, val.labels) and torch.equal(again.images, val.images)
-
-
 def test_make_loaders_on_the_real_data(real_source) -> None:
-    loaders = make_loaders(real_source, batch_size=128, seed=0, val_split=5000)
+    loaders = make_loaders(real_source, LoaderSpec(128, seed=0, val_split=5000))
     assert loaders.train_images == 45_000 and len(loaders.train) == 45_000 // 128
+    # The paper's 45k/5k split: balanced, fixed, and what the validation loader holds.
+    labels = real_source.load("train").labels
+    kept, held = split_indices(labels, 5000, real_source.classes)
+    assert torch.bincount(labels[held]).tolist() == [500] * 10
+    assert torch.bincount(labels[kept]).tolist() == [4500] * 10
+    assert torch.equal(loaders.val.labels, labels[held])
+    assert torch.equal(split_indices(labels, 5000, real_source.classes)[1], held)
     assert loaders.input_size == 32 and loaders.in_chans == 3
     assert loaders.normalization.mean.shape == (3, 32, 32)
     assert loaders.description["test_images"] == 10_000

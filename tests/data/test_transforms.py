@@ -14,7 +14,7 @@ from reslab.data.transforms import (
     centre_crop,
     multiscale_views,
     pad_crop_flip,
-    pca_offsets,
+    pca_basis,
     ten_crop,
 )
 from reslab.errors import OptionError
@@ -79,9 +79,9 @@ def test_test_crops_larger_than_the_resize_are_refused() -> None:
         ten_crop(256, 300)
 
 
-def test_pca_offsets() -> None:
+def test_pca_basis_gives_alexnets_colour_offsets() -> None:
     alpha = torch.tensor([[0.1, -0.2, 0.3], [0.0, 0.0, 0.0]])
-    out = pca_offsets(alpha)
+    out = alpha @ pca_basis()  # (B, 3) RGB offsets, as StreamingLoader adds them
     expected = torch.tensor(PCA_EIGVEC) @ (alpha[0] * torch.tensor(PCA_EIGVAL))
     assert torch.allclose(out[0], expected) and torch.equal(out[1], torch.zeros(3))
 

@@ -45,33 +45,48 @@ class CifarLayout:
 
 LAYOUTS = {
     "cifar10": CifarLayout(
-        name="cifar10", title="CIFAR-10", folder="cifar-10-batches-py",
+        name="cifar10",
+        title="CIFAR-10",
+        folder="cifar-10-batches-py",
         archive="cifar-10-python.tar.gz",
         url="https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
-        md5="c58f30108f718f92721af3b95e74349a", meta="batches.meta",
+        md5="c58f30108f718f92721af3b95e74349a",
+        meta="batches.meta",
         splits={"train": tuple(f"data_batch_{i}" for i in range(1, 6)), "test": ("test_batch",)},
-        names_key=b"label_names", label_key=b"labels",
+        names_key=b"label_names",
+        label_key=b"labels",
     ),
     "cifar100": CifarLayout(
-        name="cifar100", title="CIFAR-100", folder="cifar-100-python",
+        name="cifar100",
+        title="CIFAR-100",
+        folder="cifar-100-python",
         archive="cifar-100-python.tar.gz",
         url="https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
-        md5="eb9058c3a382ffc7106e4002c42a8d85", meta="meta",
+        md5="eb9058c3a382ffc7106e4002c42a8d85",
+        meta="meta",
         splits={"train": ("train",), "test": ("test",)},
-        names_key=b"fine_label_names", label_key=b"fine_labels",
-        coarse_names_key=b"coarse_label_names", coarse_label_key=b"coarse_labels",
+        names_key=b"fine_label_names",
+        label_key=b"fine_labels",
+        coarse_names_key=b"coarse_label_names",
+        coarse_label_key=b"coarse_labels",
     ),
-}  # fmt: skip
+}
 
 
 class _ArrayUnpickler(pickle.Unpickler):
     """Unpickles dicts, lists, strings and NumPy arrays only: a CIFAR file cannot run code."""
 
-    ALLOWED = frozenset({
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
-        ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
-    })  # fmt: skip
+    ALLOWED = frozenset(
+        {
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy.core.numeric", "_frombuffer"),
+            ("numpy._core.numeric", "_frombuffer"),
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+            ("_codecs", "encode"),
+        }
+    )
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in self.ALLOWED:
@@ -107,8 +122,7 @@ def parse(layout: CifarLayout, files: dict[str, bytes], where: str) -> dict[str,
     for split, names in layout.splits.items():
         parts = [_batch(layout, files[n], f"{where}/{n}", classes, coarse) for n in names]
         images, labels, coarse_labels = (torch.cat(t) for t in zip(*parts, strict=True))
-        sets[split] = ImageSet(images, labels, classes,
-                               coarse_labels if coarse else None, coarse)  # fmt: skip
+        sets[split] = ImageSet(images, labels, classes, coarse_labels if coarse else None, coarse)
     return sets
 
 
@@ -143,6 +157,8 @@ def _labels(batch: dict, key: bytes, n: int, k: int, where: str) -> torch.Tensor
     bad = (labels < 0) | (labels >= k)
     if bad.any():
         i = int(bad.nonzero()[0])
-        raise DataError(f"{where}: key {key!r} holds label {int(labels[i])} at index {i}, "
-                        f"outside 0..{k - 1} ({k} classes)")  # fmt: skip
+        raise DataError(
+            f"{where}: key {key!r} holds label {int(labels[i])} at index {i}, "
+            f"outside 0..{k - 1} ({k} classes)"
+        )
     return labels

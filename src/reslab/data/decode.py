@@ -56,8 +56,11 @@ def decode_many(
     out: list[torch.Tensor | BadImage | None] = [
         data if isinstance(data, BadImage) else None for _, data in items
     ]
-    jpegs = [i for i, (_, data) in enumerate(items)
-             if isinstance(data, bytes) and data.startswith(_JPEG_MAGIC)]  # fmt: skip
+    jpegs = [
+        i
+        for i, (_, data) in enumerate(items)
+        if isinstance(data, bytes) and data.startswith(_JPEG_MAGIC)
+    ]
     images = _decode_jpegs([items[i][1] for i in jpegs]) if jpegs else []
     for i, img in zip(jpegs, images, strict=False):  # nothing when the fast path failed
         if img.shape[0] in (1, 3):
@@ -95,8 +98,10 @@ def _decode_pil(data: bytes, name: str | Path, channels: int | None) -> torch.Te
         with Image.open(io.BytesIO(data)) as img:
             frames = getattr(img, "n_frames", 1)
             if frames > 1:  # which frame would be the image? Refuse rather than guess.
-                raise BadImage(f"{name}: an animated or multi-page image ({frames} frames); "
-                               "give a single still image")  # fmt: skip
+                raise BadImage(
+                    f"{name}: an animated or multi-page image ({frames} frames); "
+                    "give a single still image"
+                )
             gray = img.mode in GRAY_MODES if channels is None else channels == 1
             pixels = np.asarray(_eight_bit(img, name).convert("L" if gray else "RGB"))
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
@@ -111,15 +116,19 @@ def _eight_bit(img: Image.Image, name: str | Path) -> Image.Image:
     and I, as which older Pillows open 16-bit PNGs) is scaled to 8 bits: Pillow's convert
     clips it to 255, i.e. white. Float pixels have no standard range: refused."""
     if img.mode == "F":
-        raise BadImage(f"{name}: 32-bit floating-point pixels (mode F) have no standard "
-                       "range; convert the image to 8 or 16 bits per channel")  # fmt: skip
+        raise BadImage(
+            f"{name}: 32-bit floating-point pixels (mode F) have no standard "
+            "range; convert the image to 8 or 16 bits per channel"
+        )
     if not img.mode.startswith("I"):
         return img
     values = np.asarray(img).astype(np.int64)
     low, high = (int(values.min()), int(values.max())) if values.size else (0, 0)
     if low < 0 or high > 65535:
-        raise BadImage(f"{name}: 32-bit integer pixels from {low} to {high} have no known "
-                       "range; convert the image to 8 or 16 bits per channel")  # fmt: skip
+        raise BadImage(
+            f"{name}: 32-bit integer pixels from {low} to {high} have no known "
+            "range; convert the image to 8 or 16 bits per channel"
+        )
     scaled = (values * 255 + 32767) // 65535  # 0..65535 -> 0..255, rounded
     return Image.fromarray(scaled.astype(np.uint8), mode="L")
 

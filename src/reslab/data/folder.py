@@ -89,8 +89,10 @@ def index_members(where: str, names: Iterable[tuple[str, bool]]) -> FolderIndex 
         for files in classes.values():
             files.sort()
     split_root = "/".join(root)
-    return build_index(f"{where}:{split_root}" if split_root else where,
-                       {s: tree[s] for s in SPLIT_NAMES if s in tree})  # fmt: skip
+    return build_index(
+        f"{where}:{split_root}" if split_root else where,
+        {s: tree[s] for s in SPLIT_NAMES if s in tree},
+    )
 
 
 def build_index(where: str, tree: dict[str, dict[str, list[str]]]) -> FolderIndex:
@@ -99,8 +101,9 @@ def build_index(where: str, tree: dict[str, dict[str, list[str]]]) -> FolderInde
         raise DataError(f"{where}: not {EXPECTED} (found {', '.join(tree) or 'neither'})")
     for split, classes in tree.items():
         if not classes:
-            raise DataError(f"{where}/{split}: holds no class folders; expected "
-                            f"{split}/<class>/<image>")  # fmt: skip
+            raise DataError(
+                f"{where}/{split}: holds no class folders; expected {split}/<class>/<image>"
+            )
         for cls, files in classes.items():
             if not files:
                 raise DataError(f"{where}/{split}/{cls}: empty class folder (no images)")

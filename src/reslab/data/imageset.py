@@ -29,11 +29,15 @@ class ImageSet:
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:
-            raise ValueError(f"images must be uint8 (N, H, W, C); got {self.images.dtype} "
-                             f"{tuple(self.images.shape)}")  # fmt: skip
+            raise ValueError(
+                f"images must be uint8 (N, H, W, C); got {self.images.dtype} "
+                f"{tuple(self.images.shape)}"
+            )
         if self.labels.dtype != torch.int64 or self.labels.shape != (len(self.images),):
-            raise ValueError(f"labels must be int64 ({len(self.images)},); got "
-                             f"{self.labels.dtype} {tuple(self.labels.shape)}")  # fmt: skip
+            raise ValueError(
+                f"labels must be int64 ({len(self.images)},); got "
+                f"{self.labels.dtype} {tuple(self.labels.shape)}"
+            )
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -49,37 +53,25 @@ class ImageSet:
 
     def subset(self, index: torch.Tensor) -> ImageSet:
         coarse = self.coarse_labels[index] if self.coarse_labels is not None else None
-        return ImageSet(self.images[index], self.labels[index], self.classes, coarse,
-                        self.coarse_classes)  # fmt: skip
+        return ImageSet(
+            self.images[index], self.labels[index], self.classes, coarse, self.coarse_classes
+        )
 
     def counts(self) -> list[int]:
         """Images per class, in class order."""
         return torch.bincount(self.labels, minlength=len(self.classes)).tolist()
 
 
-def train_val_split(
-    train: ImageSet, val_size: int = 5000, seed: int = VAL_SEED
-) -> tuple[ImageSet, ImageSet]:
-    """Hold out ``val_size`` training images, class-balanced (the paper's 45k/5k split).
-
-    Disjoint, and fixed for a given seed; both parts keep the original image order.
-    """
-    kept, held = split_indices(train.labels, val_size, train.classes, seed)
-    return train.subset(kept), train.subset(held)
-
-
-def balanced_subset(s: ImageSet, per_class: int, seed: int = 0) -> ImageSet:
-    """``per_class`` images of every class, drawn with ``seed``, in their original order."""
-    return s.subset(subset_indices(s.labels, per_class, s.classes, seed))
-
-
 def split_indices(
     labels: torch.Tensor, val_size: int, classes: Sequence[str], seed: int = VAL_SEED
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sorted indices (kept, held out) of :func:`train_val_split`, for any labelled list."""
+    """Sorted indices (kept, held out) of a validation split of ``val_size`` images,
+    class-balanced (the paper's 45k/5k split), for any labelled list; fixed for a seed."""
     if not 0 < val_size < len(labels):
-        raise OptionError(f"val_split must be between 1 and {len(labels) - 1} (the training "
-                          f"images less one); got {val_size}")  # fmt: skip
+        raise OptionError(
+            f"val_split must be between 1 and {len(labels) - 1} (the training "
+            f"images less one); got {val_size}"
+        )
     held = balanced_indices(labels, val_size, classes, seed, what="val_split")
     keep = torch.ones(len(labels), dtype=torch.bool)
     keep[held] = False
@@ -89,7 +81,8 @@ def split_indices(
 def subset_indices(
     labels: torch.Tensor, per_class: int, classes: Sequence[str], seed: int = 0
 ) -> torch.Tensor:
-    """Sorted indices of :func:`balanced_subset`, for any labelled list."""
+    """Sorted indices of ``per_class`` samples of every class, drawn with ``seed``, for any
+    labelled list."""
     if per_class <= 0:
         raise OptionError(f"subset per class must be positive; got {per_class}")
     return balanced_indices(labels, per_class * len(classes), classes, seed, what="subset")
@@ -109,7 +102,9 @@ def balanced_indices(
         members = (labels == c).nonzero().squeeze(1)
         want = total // k + (c < total % k)
         if want > len(members):
-            raise DataError(f"{what} of {total} needs {want} images of class {classes[c]!r}, "
-                            f"which has {len(members)}")  # fmt: skip
+            raise DataError(
+                f"{what} of {total} needs {want} images of class {classes[c]!r}, "
+                f"which has {len(members)}"
+            )
         picked.append(members[torch.randperm(len(members), generator=g)[:want]])
     return torch.cat(picked).sort().values

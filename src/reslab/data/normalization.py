@@ -97,8 +97,7 @@ class Normalization:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested lists (checkpoints, export sidecars)."""
-        return {"kind": self.kind, "mean": self.mean.cpu().tolist(),
-                "std": self.std.cpu().tolist()}  # fmt: skip
+        return {"kind": self.kind, "mean": self.mean.cpu().tolist(), "std": self.std.cpu().tolist()}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Normalization:
@@ -107,11 +106,15 @@ class Normalization:
             mean = torch.tensor(d["mean"], dtype=torch.float32)
             std = torch.tensor(d["std"], dtype=torch.float32)
         except (KeyError, TypeError, ValueError) as err:
-            raise DataError(f"normalization record is malformed ({err!r}); expected "
-                            "{'kind', 'mean', 'std'} with nested lists") from None  # fmt: skip
+            raise DataError(
+                f"normalization record is malformed ({err!r}); expected "
+                "{'kind', 'mean', 'std'} with nested lists"
+            ) from None
         if kind not in KINDS or mean.ndim != 3 or std.shape != (mean.shape[0], 1, 1):
-            raise DataError(f"normalization record is malformed: kind {kind!r}, mean "
-                            f"{tuple(mean.shape)}, std {tuple(std.shape)}")  # fmt: skip
+            raise DataError(
+                f"normalization record is malformed: kind {kind!r}, mean "
+                f"{tuple(mean.shape)}, std {tuple(std.shape)}"
+            )
         return cls(mean, std, kind)
 
 

@@ -35,10 +35,16 @@ def progress(
     else:
         counter = (MofNCompleteColumn(), _Rate())
     bar = Progress(
-        TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), *counter,
-        TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=True,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        *counter,
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
         disable=not console.is_terminal,
-    )  # fmt: skip
+    )
     with bar:
         task = bar.add_task(description, total=total, unit=unit)
         yield lambda n: bar.advance(task, n)

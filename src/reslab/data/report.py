@@ -33,15 +33,20 @@ def describe_table(info: dict[str, Any]) -> Group:
         size = f"{w0}x{h0} to {w1}x{h1} (of {image['probed']} probed)"
     mean = ", ".join(f"{v:.4f}" for v in info["train_channel_mean"])
     std = ", ".join(f"{v:.4f}" for v in info["train_channel_std"])
+    if info["small"]:
+        path = "small images: in memory, on the device"
+    else:
+        path = "large images: streamed from files"
     rows = [
-        ("source", info["source"]), ("format", info["format"]),
-        ("path", "small images: in memory, on the device" if info["small"]
-         else "large images: streamed from files"),
+        ("source", info["source"]),
+        ("format", info["format"]),
+        ("path", path),
         ("image", f"{size}, {MODE_NAMES.get(image['mode'], image['mode'])}"),
         ("splits", ", ".join(f"{s} {v['images']:,}" for s, v in info["splits"].items())),
         ("classes", str(info["num_classes"])),
-        ("train mean", mean), ("train std", f"{std}  ({info['stats_from']})"),
-    ]  # fmt: skip
+        ("train mean", mean),
+        ("train std", f"{std}  ({info['stats_from']})"),
+    ]
     if info["skipped"]:
         rows.append(("skipped", f"{len(info['skipped'])} unreadable images"))
     for key, value in rows:
@@ -109,5 +114,6 @@ def _cells(source: Source, k: int, n: int) -> list[torch.Tensor]:
             picked[label].append(thumb(read_image(path, 3)).permute(1, 2, 0))
         except BadImage:
             continue  # the sheet shows what can be shown; training reports bad files
-    return [torch.stack(p) if p else torch.zeros(0, THUMB, THUMB, 3, dtype=torch.uint8)
-            for p in picked]  # fmt: skip
+    return [
+        torch.stack(p) if p else torch.zeros(0, THUMB, THUMB, 3, dtype=torch.uint8) for p in picked
+    ]

@@ -45,8 +45,10 @@ class ScaleAugment:
     def __post_init__(self) -> None:
         lo, hi = self.scale
         if not self.crop <= lo <= hi:
-            raise OptionError(f"scale augmentation needs crop <= min scale <= max scale; got "
-                              f"crop {self.crop}, scale {self.scale}")  # fmt: skip
+            raise OptionError(
+                f"scale augmentation needs crop <= min scale <= max scale; got "
+                f"crop {self.crop}, scale {self.scale}"
+            )
 
     def __call__(self, img: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         """uint8 (C, H, W) -> uint8 (C, crop, crop)."""
@@ -69,12 +71,6 @@ def pca_alpha(g: torch.Generator, std: float = PCA_ALPHA_STD) -> torch.Tensor:
 def pca_basis() -> torch.Tensor:
     """float32 (3, 3): row k is the RGB offset per unit of alpha_k, ``eigval_k * eigvec_k``."""
     return (torch.tensor(PCA_EIGVEC) * torch.tensor(PCA_EIGVAL)).T
-
-
-def pca_offsets(alpha: torch.Tensor) -> torch.Tensor:
-    """float32 (B, 3) RGB offsets (pixel units in [0, 1]) for coefficients ``alpha`` (B, 3):
-    ``eigvec @ (alpha * eigval)`` per image, added to every pixel."""
-    return alpha @ pca_basis().to(alpha.device)
 
 
 def _check(resize: int, crop: int) -> None:

@@ -126,19 +126,28 @@ def build_session(config: TrainConfig, dist: distributed.Dist, length: Length | 
 
 
 def build_loaders(config: TrainConfig, dist: distributed.Dist):
-    from reslab.data import make_loaders, open_source
+    from reslab.data import LoaderSpec, make_loaders, open_source
 
     d = config.data
     source = open_source(d.source, root=Path(d.root) if d.root else None, skip_bad=d.skip_bad)
-    return make_loaders(
-        source, batch_size=config.optim.batch_size, device=dist.device, seed=config.run.seed,
-        normalization_kind=d.normalization, val_split=d.val_split, augment=d.augment,
+    spec = LoaderSpec(
+        batch_size=config.optim.batch_size,
+        device=dist.device,
+        seed=config.run.seed,
+        normalization_kind=d.normalization,
+        val_split=d.val_split,
+        augment=d.augment,
         train_subset_per_class=d.train_subset_per_class,
-        test_subset_per_class=d.test_subset_per_class, rank=dist.rank,
-        world_size=dist.world_size, channels_last=config.model.channels_last,
-        eval_batch_size=d.eval_batch_size, workers=d.workers, color_pca=d.color_pca,
+        test_subset_per_class=d.test_subset_per_class,
+        rank=dist.rank,
+        world_size=dist.world_size,
+        channels_last=config.model.channels_last,
+        eval_batch_size=d.eval_batch_size,
+        workers=d.workers,
+        color_pca=d.color_pca,
         pad_value=d.pad_value,
-    )  # fmt: skip
+    )
+    return make_loaders(source, spec)
 
 
 def session_from_loaders(
