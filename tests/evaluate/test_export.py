@@ -11,7 +11,7 @@ import pytest
 import torch
 import torchvision
 
-from reslab.checkpoint import load_checkpoint, model_from_checkpoint
+from reslab.checkpoint import load_checkpoint
 from reslab.errors import ExportError
 from reslab.evaluate import export
 from reslab.evaluate.export import (
@@ -21,7 +21,7 @@ from reslab.evaluate.export import (
     fold_batchnorm,
     load_exported,
 )
-from reslab.models import create_model
+from reslab.models import create_model, model_from_checkpoint
 
 # One CIFAR model at its native size, one ImageNet model at a small size (fully convolutional).
 MODELS = [("resnet20", 32), ("resnet18", 64)]

@@ -9,10 +9,10 @@ import pytest
 import torch
 import torchvision
 
-from reslab.checkpoint import load_checkpoint, model_from_checkpoint
+from reslab.checkpoint import load_checkpoint
 from reslab.errors import CheckpointError, OptionError
 from reslab.evaluate.export import fold_batchnorm
-from reslab.models import create_model
+from reslab.models import create_model, model_from_checkpoint
 from reslab.models.weights import load_torchvision, save_torchvision, torchvision_model
 
 

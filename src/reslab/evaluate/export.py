@@ -33,10 +33,10 @@ from torch import Tensor, nn
 
 from reslab.checkpoint import (
     atomic_path,
-    model_from_checkpoint,
     unwrap,
 )
 from reslab.errors import ExportError, OptionError, check_choice
+from reslab.models import model_from_checkpoint
 
 FORMATS = ("onnx", "torchscript", "exported-program", "torchvision")
 MIN_ATOL = 1e-4

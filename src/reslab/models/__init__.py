@@ -9,7 +9,14 @@ from reslab.models.blocks import (
 )
 from reslab.models.features import FeatureInfo, ResNetFeatures
 from reslab.models.profile import complexity, count_macs, count_params, describe
-from reslab.models.registry import PaperFigures, create_model, get_entry, list_models, register
+from reslab.models.registry import (
+    PaperFigures,
+    create_model,
+    get_entry,
+    list_models,
+    model_from_checkpoint,
+    register,
+)
 from reslab.models.resnet import ResNet, cifar_resnet
 from reslab.models.weights import load_torchvision, save_torchvision
 
@@ -32,6 +39,7 @@ __all__ = [
     "get_entry",
     "list_models",
     "load_torchvision",
+    "model_from_checkpoint",
     "register",
     "save_torchvision",
 ]

@@ -1,4 +1,5 @@
-"""Registry of named model variants: ``create_model`` and ``list_models``."""
+"""Registry of named model variants: ``create_model``, ``list_models`` and
+``model_from_checkpoint``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from os import PathLike
 from typing import TYPE_CHECKING, Any, Literal
 
-from reslab.errors import OptionError, unknown
+from reslab.errors import CheckpointError, OptionError, ReslabError, unknown
 from reslab.models.resnet import ResNet
 
 if TYPE_CHECKING:
@@ -163,3 +164,19 @@ def _sort_key(name: str) -> tuple:
 
 def _load_zoo() -> None:
     import reslab.models.zoo  # noqa: F401  (registers on import)
+
+
+def model_from_checkpoint(ckpt: Mapping[str, Any]) -> ResNet:
+    """Rebuild the registered model a checkpoint (``reslab.checkpoint``'s format) names and
+    load its weights (strict)."""
+    spec = ckpt["model"]
+    try:
+        model = create_model(spec["name"], **spec.get("options", {}))
+        model.load_state_dict(ckpt["state_dict"], strict=True)
+    except ReslabError as err:
+        raise CheckpointError(f"checkpoint names a model this reslab cannot build: {err}") from None
+    except RuntimeError as err:
+        raise CheckpointError(
+            f"checkpoint weights do not fit model {spec['name']!r}: {str(err).splitlines()[0]}"
+        ) from None
+    return model

@@ -39,14 +39,13 @@ from reslab.checkpoint import (
     check_checkpoint,
     is_checkpoint,
     load_file,
-    model_from_checkpoint,
     resolve_checkpoint,
     save_atomic,
     unwrap,
 )
 from reslab.errors import CheckpointError, OptionError
 from reslab.models.blocks import BasicBlock, Bottleneck
-from reslab.models.registry import WeightsSource, get_entry
+from reslab.models.registry import WeightsSource, get_entry, model_from_checkpoint
 from reslab.models.resnet import IMAGENET_WIDTHS, ResNet
 
 # Options that only shape the initialisation, which loaded weights overwrite.
