@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reslab.errors import OptionError, UnknownNameError
-from reslab.models import cifar_resnet, create_model, register
+from reslab.models import BasicBlock, cifar_resnet, create_model, get_entry, register
 
 
 def test_unknown_name_lists_the_closest() -> None:
@@ -45,7 +45,11 @@ def test_bad_num_classes(value: object) -> None:
 
 
 def test_duplicate_registration_raises() -> None:
-    with pytest.raises(ValueError, match="already registered"):
+    get_entry("resnet20")  # the zoo is loaded
+    with pytest.raises(ValueError, match="'resnet20' is already registered"):
+        register("cifar", "resnet20", BasicBlock, (1, 1, 1), {"num_classes": 10})
 
-        @register("cifar")
-        def resnet20() -> None: ...
+
+def test_an_option_cannot_also_be_fixed() -> None:
+    with pytest.raises(ValueError, match="shortcut cannot be both fixed and an option"):
+        register("cifar", "plain8", BasicBlock, (1, 1, 1), {"shortcut": "A"}, shortcut=None)

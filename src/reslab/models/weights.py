@@ -388,7 +388,7 @@ def _from_torchvision(
     for option, key, dim in (("num_classes", "fc.weight", 0), ("in_chans", "conv1.weight", 1)):
         if key in state_dict and state_dict[key].ndim > dim:
             asked.setdefault(option, state_dict[key].shape[dim])
-    model = entry.builder(**asked)
+    model = entry.build(**asked)
     label = _spec(name, options)
     reason = torchvision_mismatch(model)
     if reason:
@@ -414,7 +414,7 @@ def _from_akamaster(
             f"{where} holds {_spec(name, {k: foreign.options.get(k) for k in clash})} "
             f"({AKAMASTER}), not the requested {_spec(name, {k: options[k] for k in clash})}"
         )
-    model = get_entry(name).builder(**{**options, **foreign.options})
+    model = get_entry(name).build(**{**options, **foreign.options})
     load_strict(model, foreign.state_dict, where, _spec(name, options))
     return model
 
