@@ -17,7 +17,7 @@ from reslab.models.registry import (
     model_from_checkpoint,
     register,
 )
-from reslab.models.resnet import ResNet, cifar_resnet
+from reslab.models.resnet import ResNet
 from reslab.models.weights import load_torchvision, save_torchvision
 
 __all__ = [
@@ -30,7 +30,6 @@ __all__ = [
     "ResNet",
     "ResNetFeatures",
     "ZeroPadShortcut",
-    "cifar_resnet",
     "complexity",
     "count_macs",
     "count_params",

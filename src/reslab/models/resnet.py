@@ -195,27 +195,3 @@ def _validate(
     for arg, value in (("num_classes", num_classes), ("in_chans", in_chans)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise OptionError(f"{arg} must be a positive integer; got {value!r}")
-
-
-def cifar_resnet(
-    depth: int,
-    *,
-    bottleneck: bool = False,
-    preact: bool = False,
-    shortcut: Shortcut = "A",
-    **options: object,
-) -> ResNet:
-    """A CIFAR network of any valid depth (2015, Sec. 4.2; 2016, Sec. 4).
-
-    Basic units give depth 6n+2 (three stages of n units, two 3x3 layers each); bottleneck
-    units give 9n+2. ``shortcut=None`` gives the plain twin.
-    """
-    per_unit = 9 if bottleneck else 6
-    if not isinstance(depth, int) or depth < per_unit + 2 or (depth - 2) % per_unit:
-        form = "9n+2 (bottleneck)" if bottleneck else "6n+2"
-        raise OptionError(f"depth must be {form} with n >= 1, e.g. {per_unit + 2}; got {depth!r}")
-    name = ("preact_" if preact else "") + ("bottleneck" if bottleneck else "basic")
-    n = (depth - 2) // per_unit
-    return ResNet(
-        UNITS[name], (n, n, n), widths=CIFAR_WIDTHS, stem="cifar", shortcut=shortcut, **options
-    )
