@@ -93,12 +93,11 @@ class ResNet(nn.Module):
         """``first``: the network's first stage, whose first pre-activation unit reads the
         stem's BN-ReLU instead of its own."""
         out_ch = width * self.block.expansion
-        units = [
-            self.block(in_ch if i == 0 else out_ch, width, stride if i == 0 else 1,
-                       self.shortcut, self.stride_on_1x1,
-                       **({"first": True} if first and i == 0 and self.block.preact else {}))
-            for i in range(n)
-        ]  # fmt: skip
+        units = []
+        for i in range(n):
+            c_in, s = (in_ch, stride) if i == 0 else (out_ch, 1)
+            extra = {"first": True} if first and i == 0 and self.block.preact else {}
+            units.append(self.block(c_in, width, s, self.shortcut, self.stride_on_1x1, **extra))
         return nn.Sequential(*units)
 
     def _init_weights(self, zero_init_residual: bool) -> None:

@@ -110,8 +110,8 @@ def read_foreign(obj: object, where: str) -> ForeignWeights:
     arch = torchvision_arch(state_dict) if layout == "torchvision" else None
     if arch not in TORCHVISION_RESNETS:
         raise unknown_layout(where, state_dict)
-    options = {"stride_on_1x1": False, "num_classes": state_dict["fc.weight"].shape[0],
-               "in_chans": state_dict["conv1.weight"].shape[1]}  # fmt: skip
+    fc, conv1 = state_dict["fc.weight"], state_dict["conv1.weight"]
+    options = {"stride_on_1x1": False, "num_classes": fc.shape[0], "in_chans": conv1.shape[1]}
     return ForeignWeights(layout, TORCHVISION_RESNETS[arch], options, dict(state_dict))
 
 
@@ -158,8 +158,9 @@ def from_akamaster(
             for key in ("weight", "bias", "running_mean", "running_var"):
                 _permute(sd, p + f"bn2.{key}", perm, dim=0)
     _permute(sd, "fc.weight", perm, dim=1)
-    options = {"shortcut": "B" if option_b else "A", "num_classes": sd["fc.weight"].shape[0],
-               "in_chans": sd["conv1.weight"].shape[1]}  # fmt: skip
+    fc, conv1 = sd["fc.weight"], sd["conv1.weight"]
+    shortcut = "B" if option_b else "A"
+    options = {"shortcut": shortcut, "num_classes": fc.shape[0], "in_chans": conv1.shape[1]}
     return options, sd
 
 
@@ -364,9 +365,7 @@ def _from_checkpoint(
             f"{where} holds {_spec(spec['name'], saved)}, not the requested {_spec(name, options)}"
         )
     defaults = get_entry(name).defaults
-    clash = [
-        k for k in options if k not in INIT_ONLY and options[k] != saved.get(k, defaults[k])
-    ]  # fmt: skip
+    clash = [k for k in options if k not in INIT_ONLY and options[k] != saved.get(k, defaults[k])]
     if clash:
         theirs = {k: saved.get(k, defaults[k]) for k in clash}
         raise CheckpointError(
