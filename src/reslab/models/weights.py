@@ -266,27 +266,6 @@ def torchvision_mismatch(model: nn.Module, *, allow_stride_mismatch: bool = Fals
     return None
 
 
-def torchvision_model(state_dict: Mapping[str, Tensor]) -> nn.Module:
-    """torchvision's own ResNet holding a torchvision-layout ``state_dict`` (depth, classes
-    and input channels read from the tensors)."""
-    from torchvision.models import resnet as tv
-
-    arch = torchvision_arch(state_dict)
-    if arch is None:
-        raise CheckpointError("state dict is not in torchvision's ResNet layout")
-    block, layers = arch
-    model = tv.ResNet(
-        tv.Bottleneck if block is Bottleneck else tv.BasicBlock,
-        list(layers),
-        num_classes=state_dict["fc.weight"].shape[0],
-    )
-    in_chans = state_dict["conv1.weight"].shape[1]
-    if in_chans != 3:  # torchvision hard-codes RGB; the stem is otherwise the same
-        model.conv1 = nn.Conv2d(in_chans, 64, 7, stride=2, padding=3, bias=False)
-    model.load_state_dict(state_dict, strict=True)
-    return model
-
-
 def torchvision_arch(state_dict: Mapping[str, Tensor]) -> tuple[type, tuple[int, ...]] | None:
     """(unit class, units per stage) of a torchvision-layout ResNet state dict, from its
     keys; None where the keys are not those of such a network."""
