@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from os import PathLike
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
@@ -55,8 +55,8 @@ class ModelEntry:
     block: type[Unit]
     layers: tuple[int, ...]
     defaults: Mapping[str, object]
-    paper: PaperFigures | None = None
-    fixed: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+    paper: PaperFigures | None
+    fixed: Mapping[str, object]
 
     @property
     def input_size(self) -> int:
