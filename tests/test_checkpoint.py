@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import tempfile
 from pathlib import Path
@@ -9,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from reslab.checkpoint import FORMAT, load_checkpoint, model_from_checkpoint, save_atomic, unwrap
+from reslab.checkpoint import FORMAT, load_checkpoint, save_atomic, unwrap
 from reslab.errors import CheckpointError, DiskFullError
 from reslab.fileio import previous_path, remove_stale_temporaries
-from reslab.models import create_model
+from reslab.models import create_model, model_from_checkpoint
 
 
 def _checkpoint(name: str = "resnet20", **options: object) -> dict:
@@ -75,6 +76,21 @@ def test_weights_of_another_model(tmp_path: Path) -> None:
     ckpt["model"]["name"] = "resnet32"
     with pytest.raises(CheckpointError, match="do not fit model 'resnet32'"):
         model_from_checkpoint(ckpt)
+
+
+def test_checkpoint_format_does_not_import_the_models() -> None:
+    """models/ reads checkpoints (weights.py), so the format itself must not import models/:
+    rebuilding a model from a checkpoint lives in reslab.models."""
+    import reslab.checkpoint
+
+    tree = ast.parse(Path(reslab.checkpoint.__file__).read_text())
+    imported = [
+        node.module if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    ]
+    assert not [m for m in imported if m and m.startswith("reslab.models")]
 
 
 def test_unwrap_compiled_model() -> None:

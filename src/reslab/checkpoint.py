@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from reslab.errors import CheckpointError, ReslabError
+from reslab.errors import CheckpointError
 from reslab.fileio import atomic_path
 
 FORMAT = "reslab.checkpoint"
@@ -157,20 +157,3 @@ def describe_checkpoint(path: Path) -> str:
         "latest.pt": "the latest weights (the run has not finished, or predates final.pt)",
         "best.pt": "the best checkpoint (chosen on the validation split, else on the test split)",
     }.get(path.name, "the checkpoint file given")
-
-
-def model_from_checkpoint(ckpt: dict[str, Any]) -> nn.Module:
-    """Rebuild the registered model a checkpoint names and load its weights (strict)."""
-    from reslab.models import create_model
-
-    spec = ckpt["model"]
-    try:
-        model = create_model(spec["name"], **spec.get("options", {}))
-        model.load_state_dict(ckpt["state_dict"], strict=True)
-    except ReslabError as err:
-        raise CheckpointError(f"checkpoint names a model this reslab cannot build: {err}") from None
-    except RuntimeError as err:
-        raise CheckpointError(
-            f"checkpoint weights do not fit model {spec['name']!r}: {str(err).splitlines()[0]}"
-        ) from None
-    return model

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from reslab.checkpoint import load_checkpoint, model_from_checkpoint, save_atomic
+from reslab.checkpoint import load_checkpoint, save_atomic
 from reslab.data import Normalization, open_source, read_image
 from reslab.errors import CheckpointError, DataError, OptionError, UnknownNameError
 from reslab.evaluate.evaluator import evaluate_checkpoint
 from reslab.evaluate.protocols import make_protocol
+from reslab.models import model_from_checkpoint
 
 from ..conftest import REAL_TEST_PER_CLASS
 from .conftest import LARGE_CLASSES, LARGE_SIZE, write_large_folder

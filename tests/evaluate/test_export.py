@@ -3,6 +3,7 @@ the sidecar, and a one-line error for each bad input."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -11,17 +12,18 @@ import pytest
 import torch
 import torchvision
 
-from reslab.checkpoint import load_checkpoint, model_from_checkpoint
-from reslab.errors import ExportError
-from reslab.evaluate import export
+from reslab.checkpoint import load_checkpoint
+from reslab.errors import ExportError, OptionError
 from reslab.evaluate.export import (
+    FORMATS,
     MIN_ATOL,
-    batchnorm_names,
     export_checkpoint,
-    fold_batchnorm,
+    export_model,
     load_exported,
+    sample_inputs,
+    torchvision_model,
 )
-from reslab.models import create_model
+from reslab.models import create_model, model_from_checkpoint
 
 # One CIFAR model at its native size, one ImageNet model at a small size (fully convolutional).
 MODELS = [("resnet20", 32), ("resnet18", 64)]
@@ -56,28 +58,6 @@ def test_round_trip_within_tolerance(
         torch.testing.assert_close(load_exported(out, fmt)(x), model(x), atol=1e-4, rtol=0)
 
 
-@pytest.mark.parametrize(
-    ("name", "folded", "left"),
-    # preact_resnet20: the stem BN and every unit's bn2 follow a conv; the first unit has
-    # no bn1 (the stem's BN-ReLU pre-activates it), the other 8 units' bn1 and final_bn stay.
-    [("resnet20", 19, []), ("plain20", 19, []), ("preact_resnet20", 10, 9)],
-)
-def test_fold_batchnorm(make_checkpoint, name: str, folded: int, left) -> None:
-    model = model_from_checkpoint(load_checkpoint(make_checkpoint(name))).eval()
-    fused = fold_batchnorm(model)
-    remaining = batchnorm_names(fused)
-    assert len(batchnorm_names(model)) - len(remaining) == folded
-    if left:  # pre-activation: each unit's first BN and the final BN read no conv alone
-        assert len(remaining) == left and "final_bn" in remaining
-        assert all(n == "final_bn" or n.endswith(".bn1") for n in remaining)
-    else:
-        assert remaining == []
-    assert len(batchnorm_names(model)) == 19  # the original is untouched
-    x = torch.randn(4, 3, 32, 32)
-    with torch.no_grad():
-        torch.testing.assert_close(fused(x), model(x), atol=1e-5, rtol=0)
-
-
 def test_folded_export_records_the_folding(make_checkpoint, tmp_path: Path, cli) -> None:
     ckpt = make_checkpoint("preact_resnet20")
     code, out, err = cli("export", str(ckpt), "-f", "torchscript", "-o", str(tmp_path / "m.ts"),
@@ -100,13 +80,39 @@ def test_torchvision_format_loads_into_torchvision(make_checkpoint, tmp_path: Pa
         torch.testing.assert_close(theirs(x), ours(x), atol=1e-5, rtol=0)
 
 
+def test_onnx_writes_the_opset_asked_for(make_checkpoint, tmp_path: Path) -> None:
+    sidecar = export_checkpoint(make_checkpoint(), tmp_path / "m.onnx", "onnx", opset=19)
+    assert sidecar["opset"] == 19
+
+
+@pytest.mark.parametrize("fmt", ["torchscript", "exported-program", "torchvision"])
+def test_a_format_without_opsets_refuses_one(tmp_path: Path, fmt: str) -> None:
+    """Issue 16: export_model took an opset for every format and ignored it but for ONNX."""
+    model = create_model("resnet18" if fmt == "torchvision" else "resnet20").eval()
+    with pytest.raises(
+        OptionError, match=f"opset applies to format 'onnx' only; got format '{fmt}'"
+    ):
+        export_model(model, tmp_path / "m", fmt, inputs=sample_inputs(3, 32), opset=18)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_torchvision_runtime_is_torchvisions_own_resnet() -> None:
+    theirs = torchvision.models.resnet50(weights=None).eval()
+    runtime = torchvision_model(theirs.state_dict()).eval()
+    assert type(runtime) is torchvision.models.ResNet
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(runtime(x), theirs(x), atol=0, rtol=0)
+
+
 def test_drift_beyond_tolerance_fails_and_writes_nothing(
     make_checkpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    loader = export._LOADERS["torchscript"]
-    monkeypatch.setitem(
-        export._LOADERS, "torchscript", lambda path: lambda x: loader(path)(x) + 1e-3
+    loader = FORMATS["torchscript"].load
+    drifting = dataclasses.replace(
+        FORMATS["torchscript"], load=lambda p: lambda x: loader(p)(x) + 1e-3
     )
+    monkeypatch.setitem(FORMATS, "torchscript", drifting)
     out = tmp_path / "m.ts"
     out.write_bytes(b"previous export")
     with pytest.raises(

@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from reslab.checkpoint import load_checkpoint, model_from_checkpoint
+from reslab.checkpoint import load_checkpoint
 from reslab.data import Normalization, read_image
 from reslab.errors import OptionError
 from reslab.evaluate.predict import expand_inputs, predict
+from reslab.models import model_from_checkpoint
 
 from .conftest import write_odd_images
 

@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from reslab.checkpoint import load_checkpoint, model_from_checkpoint
+from reslab.checkpoint import load_checkpoint
 from reslab.data import open_source
 from reslab.errors import CheckpointError
 from reslab.evaluate.evaluator import load_for_eval
 from reslab.evaluate.recalibrate import recalibrate, take, train_loader
+from reslab.models import model_from_checkpoint
 
 
 def test_statistics_are_the_average_of_the_batches(real_run: Path, real_source, tmp_path) -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from reslab.errors import OptionError, UnknownNameError
-from reslab.models import cifar_resnet, create_model, register
+from reslab.models import BasicBlock, create_model, get_entry, list_models, register
 
 
 def test_unknown_name_lists_the_closest() -> None:
@@ -18,17 +19,18 @@ def test_bad_shortcut_names_argument_and_choices() -> None:
         create_model("resnet20", shortcut="D")
 
 
-@pytest.mark.parametrize(("depth", "bottleneck"), [(21, False), (57, True), (2, False)])
-def test_cifar_depth_must_be_6n_plus_2_or_9n_plus_2(depth: int, bottleneck: bool) -> None:
-    form = "9n\\+2" if bottleneck else "6n\\+2"
-    with pytest.raises(OptionError, match=f"depth must be {form}"):
-        cifar_resnet(depth, bottleneck=bottleneck)
-
-
-def test_any_valid_cifar_depth_builds() -> None:
-    assert cifar_resnet(38).depth == 38
-    assert cifar_resnet(29, bottleneck=True, preact=True).depth == 29
-    assert cifar_resnet(14, shortcut=None).shortcut is None
+@pytest.mark.parametrize("name", list_models())
+def test_cifar_nets_are_6n_plus_2_or_9n_plus_2(name: str) -> None:
+    """The registry is the one way to build each network (2015, Sec. 4.2; 2016, Sec. 4)."""
+    entry = get_entry(name)
+    if entry.family != "cifar":
+        return
+    with torch.device("meta"):
+        model = create_model(name)
+    n = entry.layers[0]
+    assert entry.layers == (n, n, n) and model.widths == (16, 32, 64)
+    assert model.depth == (9 if entry.block.expansion > 1 else 6) * n + 2
+    assert (model.shortcut is None) == name.startswith("plain")
 
 
 def test_unknown_option_lists_the_allowed_ones() -> None:
@@ -45,7 +47,11 @@ def test_bad_num_classes(value: object) -> None:
 
 
 def test_duplicate_registration_raises() -> None:
-    with pytest.raises(ValueError, match="already registered"):
+    get_entry("resnet20")  # the zoo is loaded
+    with pytest.raises(ValueError, match="'resnet20' is already registered"):
+        register("cifar", "resnet20", BasicBlock, (1, 1, 1), {"num_classes": 10})
 
-        @register("cifar")
-        def resnet20() -> None: ...
+
+def test_an_option_cannot_also_be_fixed() -> None:
+    with pytest.raises(ValueError, match="shortcut cannot be both fixed and an option"):
+        register("cifar", "plain8", BasicBlock, (1, 1, 1), {"shortcut": "A"}, shortcut=None)

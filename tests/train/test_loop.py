@@ -14,7 +14,8 @@ import torch
 import yaml
 
 from reslab.analysis.runs import EVAL_KEYS, SUMMARY_KEYS, TRAIN_KEYS, read_run
-from reslab.checkpoint import load_checkpoint, model_from_checkpoint
+from reslab.checkpoint import load_checkpoint
+from reslab.models import model_from_checkpoint
 
 from .conftest import TINY, reslab_cmd, run_reslab, subprocess_env
 

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from rich.table import Table
 from torch import nn
 
 from reslab.models import ResNet, count_macs, create_model, get_entry
@@ -140,16 +139,3 @@ def table1_markdown(archs: Sequence[Architecture]) -> str:
         "the paper's FLOPs count multiply-adds."
     )
     return "\n".join(lines) + "\n\n" + note + "\n"
-
-
-def table1_rich(archs: Sequence[Architecture]) -> Table:
-    header, rows = _rows(archs, "\n")
-    table = Table(
-        title=f"Table 1: ImageNet architectures (measured at {INPUT_SIZE}x{INPUT_SIZE})",
-        show_lines=True,
-    )
-    for column in header:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*row)
-    return table

@@ -142,7 +142,8 @@ def compute_and_save_responses(
     the final weights of a finished run, the network the paper analyses. ``batches`` must be
     the test set normalised with the checkpoint's normalisation.
     """
-    from reslab.checkpoint import load_checkpoint, model_from_checkpoint
+    from reslab.checkpoint import load_checkpoint
+    from reslab.models import model_from_checkpoint
 
     run_dir = Path(run_dir)
     ckpt = load_checkpoint(run_dir / "checkpoints" / checkpoint, map_location=device)

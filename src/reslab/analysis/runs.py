@@ -7,7 +7,6 @@ malformed ``metrics.jsonl`` line are errors that name the file and the line.
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -241,17 +240,12 @@ def display_name(model: str, options: Mapping[str, Any] | None = None) -> str:
 def canonical_options(model: str, options: Mapping[str, Any]) -> dict[str, Any]:
     """``options`` less those equal to the model's defaults (shortcut "A" on a CIFAR ResNet,
     num_classes 10 on CIFAR nets, ...), so that equal models compare equal."""
-    from reslab.models import ResNet, get_entry
+    from reslab.models import get_entry
 
     try:
-        builder = get_entry(model).builder
+        defaults = get_entry(model).defaults
     except ReslabError:  # a model this reslab does not know: keep everything
         return dict(options)
-    defaults = {}
-    for fn in (ResNet.__init__, builder):  # the builder's defaults override the class's
-        for p in inspect.signature(fn).parameters.values():
-            if p.default is not inspect.Parameter.empty:
-                defaults[p.name] = p.default
     missing = object()
     return {k: v for k, v in sorted(options.items()) if defaults.get(k, missing) != v}
 

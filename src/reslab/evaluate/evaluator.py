@@ -25,7 +25,6 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from reslab import jsonio
-from reslab.checkpoint import model_from_checkpoint
 from reslab.data import BadImage, Normalization, Source, open_source, read_image
 from reslab.data.imageset import subset_indices
 from reslab.data.loaders import default_workers
@@ -33,6 +32,7 @@ from reslab.errors import DataError, OptionError
 from reslab.evaluate.metrics import Meter, confusion_matrix, per_class_accuracy, plot_confusion
 from reslab.evaluate.protocols import Protocol, make_protocol
 from reslab.fileio import write_text
+from reslab.models import model_from_checkpoint
 
 Groups = list[tuple[Tensor, Tensor]]  # [(views uint8 (M, C, h, w), owner int64 (M,))]
 EVAL_FILE, CONFUSION_FILE = "eval.json", "confusion.png"

@@ -20,8 +20,7 @@ from __future__ import annotations
 import copy
 import tempfile
 import warnings
-from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,18 +29,43 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from reslab.checkpoint import model_from_checkpoint, unwrap
-from reslab.errors import ExportError, OptionError, check_choice
+from reslab.checkpoint import unwrap
+from reslab.errors import CheckpointError, ExportError, OptionError, check_choice
 from reslab.fileio import atomic_path, write_json
+from reslab.models import model_from_checkpoint
+from reslab.models.blocks import Bottleneck
+from reslab.models.fold import batchnorm_names, fold_batchnorm
+from reslab.models.weights import save_torchvision, torchvision_arch, torchvision_mismatch
 
-FORMATS = ("onnx", "torchscript", "exported-program", "torchvision")
 MIN_ATOL = 1e-4
 ROUNDOFF_FACTOR = 10
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
-# The dynamo ONNX exporter writes opset 18 and newer.
-MIN_OPSET = 18
 
 Runner = Callable[[Tensor], Tensor]
+
+
+@dataclass(frozen=True)
+class Format:
+    """One export format: how an artefact is written, and read back by the runtime that
+    verifies it (``runtime`` names it in the sidecar).
+
+    ``write(model, example, path)`` traces on ``example``; a format with opsets
+    (``min_opset`` set) takes ``opset=`` too (None: the exporter's default) and records the
+    one written (``read_opset``). ``refuses(model)`` says why a model cannot be held
+    (None where it can).
+    """
+
+    name: str
+    write: Callable[..., None]
+    load: Callable[[Path], Runner]
+    runtime: str
+    packages: tuple[str, ...] = ()  # beyond reslab and torch, whose versions the sidecar records
+    title: str = ""  # its name beside its opset in summaries ("ONNX opset 20")
+    min_opset: int | None = None
+    read_opset: Callable[[Path], int] | None = None
+    folds_bn: bool = True  # whether --fold-bn applies
+    refuses: Callable[[nn.Module], str | None] | None = None
+    note: str | None = None  # printed after the summary
 
 
 @dataclass(frozen=True)
@@ -65,7 +89,8 @@ class Verification:
 
 @dataclass(frozen=True)
 class Folding:
-    """What :func:`fold_batchnorm` did: BN layers folded, those left, and the check."""
+    """What :func:`~reslab.models.fold.fold_batchnorm` did: BN layers folded, those left,
+    and the check."""
 
     folded: int
     left: list[str]
@@ -92,6 +117,7 @@ def export_checkpoint(
     """
     out = Path(out)
     check_options(fmt, fold_bn=fold_bn, opset=opset, atol=atol)
+    spec = FORMATS[fmt]
     check_writable(out)
     from reslab.evaluate.loading import load_any
 
@@ -118,14 +144,14 @@ def export_checkpoint(
             "layout": "NCHW",
         },
         "output": {"name": OUTPUT_NAME, "shape": ["batch", len(ckpt["classes"])]},
-        "opset": onnx_opset(out) if fmt == "onnx" else None,
+        "opset": spec.read_opset(out) if spec.read_opset else None,
         "bn_folding": asdict(folding) if folding else None,
         "verification": asdict(verification),
         "source": {
             "checkpoint": str(path),
             "iteration": ckpt.get("iteration"),
         },
-        "versions": versions(fmt),
+        "versions": versions(spec.packages),
     }
     write_json(sidecar_path(out), sidecar)
     return sidecar
@@ -141,74 +167,36 @@ def export_model(
     atol: float | None = None,
 ) -> Verification:
     """Write ``model`` (in eval mode) to ``out`` in ``fmt`` and verify it on ``inputs``
-    (the first one traces); ``out`` is replaced only when the artefact passes."""
-    check_choice("format", fmt, FORMATS)
+    (the first one traces); ``out`` is replaced only when the artefact passes. ``opset``
+    only for a format that has opsets (ONNX)."""
+    spec = format_spec(fmt)
+    check_opset(spec, opset)
     model = unwrap(model).eval()
-    if fmt == "torchvision":
-        from reslab.models.weights import torchvision_mismatch
-
-        reason = torchvision_mismatch(model)
-        if reason:
-            raise OptionError(f"cannot export {out} in torchvision layout: {reason}")
+    reason = spec.refuses(model) if spec.refuses else None
+    if reason:
+        raise OptionError(f"cannot export {out} in {fmt} layout: {reason}")
     tol = tolerance(model, inputs, atol)
     with atomic_path(out) as tmp:
-        _WRITERS[fmt](model, inputs[0], tmp, opset)
-        err = max_abs_error(model, load_exported(tmp, fmt), inputs)
+        spec.write(model, inputs[0], tmp, **({} if spec.min_opset is None else {"opset": opset}))
+        err = max_abs_error(model, spec.load(tmp), inputs)
         if err > tol.atol:
             raise ExportError(
                 f"the {fmt} export differs from PyTorch by up to {err:.3g} in the logits "
                 f"({_describe(tol)}); {out} not written"
             )
     shapes = [list(x.shape) for x in inputs]
-    return Verification(RUNTIMES[fmt], err, tol.atol, tol.fp32_roundoff, shapes)
+    return Verification(spec.runtime, err, tol.atol, tol.fp32_roundoff, shapes)
 
 
 def load_exported(path: str | Path, fmt: str) -> Runner:
     """A function from a float32 ``(N, C, H, W)`` batch to logits that runs the artefact
     at ``path`` with the runtime of its format."""
+    return format_spec(fmt).load(Path(path))
+
+
+def format_spec(fmt: str) -> Format:
     check_choice("format", fmt, FORMATS)
-    return _LOADERS[fmt](Path(path))
-
-
-def fold_batchnorm(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` in eval mode with every BatchNorm that directly follows a
-    convolution folded into that convolution (which gains a bias).
-
-    Post-activation and plain networks lose every BN. In a pre-activation network a unit's
-    first BN reads the unit's input, which the shortcut reads too, and the final BN reads
-    the last addition: no convolution feeds them alone, so they stay (see
-    :func:`batchnorm_names`).
-    """
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-
-    folded = copy.deepcopy(unwrap(model)).eval()
-    for conv_name, bn_name in conv_bn_pairs(folded):
-        conv, bn = folded.get_submodule(conv_name), folded.get_submodule(bn_name)
-        folded.set_submodule(conv_name, fuse_conv_bn_eval(conv, bn))
-        folded.set_submodule(bn_name, nn.Identity())
-    return folded
-
-
-def conv_bn_pairs(model: nn.Module) -> list[tuple[str, str]]:
-    """Names of (conv, BN) pairs where the BN reads the conv's output and nothing else
-    does, found in the forward pass as ``torch.fx`` traces it."""
-    graph = torch.fx.symbolic_trace(model).graph
-    modules = dict(model.named_modules())
-    calls = Counter(node.target for node in graph.nodes if node.op == "call_module")
-    pairs = []
-    for node in graph.nodes:
-        if node.op != "call_module" or not isinstance(modules[node.target], nn.BatchNorm2d):
-            continue
-        source = node.args[0]
-        if (
-            isinstance(source, torch.fx.Node)
-            and source.op == "call_module"
-            and isinstance(modules[source.target], nn.Conv2d)
-            and len(source.users) == 1
-            and calls[source.target] == calls[node.target] == 1  # no shared modules
-        ):
-            pairs.append((source.target, node.target))
-    return pairs
+    return FORMATS[fmt]
 
 
 def fold_verified(
@@ -226,16 +214,15 @@ def fold_verified(
     return folded, Folding(len(batchnorm_names(model)) - len(left), left, err, tol.atol)
 
 
-def batchnorm_names(model: nn.Module) -> list[str]:
-    return [name for name, m in model.named_modules() if isinstance(m, nn.BatchNorm2d)]
-
-
 def sample_inputs(in_chans: int, size: int, seed: int = 0) -> list[Tensor]:
     """Normalised-image-like batches: the tracing shape (2, C, S, S), then batch 1, and
     batch 3 at 1.5 S x S, so that a batch or size baked into the artefact shows."""
     g = torch.Generator().manual_seed(seed)
-    shapes = [(2, in_chans, size, size), (1, in_chans, size, size),
-              (3, in_chans, size + size // 2, size)]  # fmt: skip
+    shapes = [
+        (2, in_chans, size, size),
+        (1, in_chans, size, size),
+        (3, in_chans, size + size // 2, size),
+    ]
     return [torch.randn(shape, generator=g) for shape in shapes]
 
 
@@ -267,15 +254,23 @@ def max_abs_error(reference: nn.Module, candidate: Runner, inputs: Sequence[Tens
 
 def check_options(fmt: str, *, fold_bn: bool, opset: int | None, atol: float | None) -> None:
     """Reject a format, option combination or value that cannot work, before any work."""
-    check_choice("format", fmt, FORMATS)
-    if opset is not None and fmt != "onnx":
-        raise OptionError(f"opset applies to format 'onnx' only; got format {fmt!r}")
-    if opset is not None and opset < MIN_OPSET:
-        raise OptionError(f"opset must be at least {MIN_OPSET} (torch.onnx); got {opset}")
-    if fold_bn and fmt == "torchvision":
-        raise OptionError("BN folding does not apply to format 'torchvision' (it keeps its BN)")
+    spec = format_spec(fmt)
+    check_opset(spec, opset)
+    if fold_bn and not spec.folds_bn:
+        raise OptionError(f"BN folding does not apply to format {fmt!r} (it keeps its BN)")
     if atol is not None and not atol > 0:
         raise OptionError(f"atol must be positive; got {atol!r}")
+
+
+def check_opset(spec: Format, opset: int | None) -> None:
+    """An opset only for a format that has opsets, and one its exporter writes."""
+    if opset is None:
+        return
+    if spec.min_opset is None:
+        with_opsets = ", ".join(repr(f.name) for f in FORMATS.values() if f.min_opset is not None)
+        raise OptionError(f"opset applies to format {with_opsets} only; got format {spec.name!r}")
+    if opset < spec.min_opset:
+        raise OptionError(f"opset must be at least {spec.min_opset} (torch.onnx); got {opset}")
 
 
 def check_writable(out: Path) -> None:
@@ -297,7 +292,8 @@ def summary_lines(sidecar: dict[str, Any], out: str | Path) -> list[str]:
     """What ``reslab export`` prints: the files, the verification, the folding."""
     out = Path(out)
     fmt, check = sidecar["format"], sidecar["verification"]
-    what = f"ONNX opset {sidecar['opset']}" if fmt == "onnx" else fmt
+    spec = FORMATS[fmt]
+    what = f"{spec.title} opset {sidecar['opset']}" if sidecar["opset"] is not None else fmt
     lines = [
         f"wrote {out} ({what}, {out.stat().st_size / 1e6:.1f} MB) and {sidecar_path(out).name}",
         f"verified with {check['runtime']} on {len(check['inputs'])} inputs "
@@ -314,8 +310,8 @@ def summary_lines(sidecar: dict[str, Any], out: str | Path) -> list[str]:
         if folding["left"]:
             line += f"; {len(folding['left'])} stay: no convolution feeds them alone"
         lines.append(line)
-    if fmt == "torchscript":
-        lines.append("note: PyTorch deprecates TorchScript; exported-program is its successor")
+    if spec.note:
+        lines.append(f"note: {spec.note}")
     return lines
 
 
@@ -324,25 +320,18 @@ def sidecar_path(out: str | Path) -> Path:
     return out.with_name(out.name + ".json")
 
 
-def onnx_opset(path: Path) -> int:
-    import onnx
-
-    proto = onnx.load(str(path), load_external_data=False)
-    return next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
-
-
-def versions(fmt: str) -> dict[str, str]:
+def versions(packages: Sequence[str] = ()) -> dict[str, str]:
+    """Versions of reslab, torch and ``packages`` (a format's own), for the sidecar."""
     from importlib.metadata import version
 
     from reslab import __version__
 
     found = {"reslab": __version__, "torch": torch.__version__}
-    extra = {"onnx": ("onnx", "onnxruntime"), "torchvision": ("torchvision",)}.get(fmt, ())
-    found.update({name: version(name) for name in extra})
+    found.update({name: version(name) for name in packages})
     return found
 
 
-# --- one writer and one loader per format ------------------------------------------------
+# --- the formats: one writer, one loader and one runtime each ---------------------------
 
 
 def _dynamic_shapes() -> tuple[dict[int, Any]]:
@@ -352,6 +341,7 @@ def _dynamic_shapes() -> tuple[dict[int, Any]]:
 
 
 def _write_onnx(model: nn.Module, example: Tensor, path: Path, opset: int | None) -> None:
+    # opset None: the exporter's default.
     torch.onnx.export(
         model,
         (example,),
@@ -364,6 +354,13 @@ def _write_onnx(model: nn.Module, example: Tensor, path: Path, opset: int | None
         external_data=False,  # one self-contained file (ResNets are far below ONNX's 2 GB)
         verbose=False,
     )
+
+
+def _onnx_opset(path: Path) -> int:
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    return next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
 
 
 def _load_onnx(path: Path) -> Runner:
@@ -380,7 +377,7 @@ def _load_onnx(path: Path) -> Runner:
     return run
 
 
-def _write_torchscript(model: nn.Module, example: Tensor, path: Path, opset: int | None) -> None:
+def _write_torchscript(model: nn.Module, example: Tensor, path: Path) -> None:
     # Tracing is exact here: the forward branches on the architecture, never on the data.
     with _quiet_torchscript(), torch.no_grad():
         torch.jit.trace(model, example).save(str(path))
@@ -400,9 +397,7 @@ def _quiet_torchscript() -> Iterator[None]:
         yield
 
 
-def _write_exported_program(
-    model: nn.Module, example: Tensor, path: Path, opset: int | None
-) -> None:
+def _write_exported_program(model: nn.Module, example: Tensor, path: Path) -> None:
     program = torch.export.export(model, (example,), dynamic_shapes=_dynamic_shapes())
     with path.open("wb") as f:  # a file object: torch.export wants a path ending in .pt2
         torch.export.save(program, f)
@@ -413,33 +408,70 @@ def _load_exported_program(path: Path) -> Runner:
         return torch.export.load(f).module()
 
 
-def _write_torchvision(model: nn.Module, example: Tensor, path: Path, opset: int | None) -> None:
-    from reslab.models.weights import save_torchvision
-
+def _write_torchvision(model: nn.Module, example: Tensor, path: Path) -> None:
     save_torchvision(model, path)
 
 
 def _load_torchvision(path: Path) -> Runner:
-    from reslab.models.weights import torchvision_model
-
     return torchvision_model(torch.load(path, map_location="cpu", weights_only=True)).eval()
 
 
-_WRITERS = {
-    "onnx": _write_onnx,
-    "torchscript": _write_torchscript,
-    "exported-program": _write_exported_program,
-    "torchvision": _write_torchvision,
-}
-_LOADERS = {
-    "onnx": _load_onnx,
-    "torchscript": _load_torchscript,
-    "exported-program": _load_exported_program,
-    "torchvision": _load_torchvision,
-}
-RUNTIMES = {
-    "onnx": "onnxruntime (CPUExecutionProvider)",
-    "torchscript": "torch.jit.load",
-    "exported-program": "torch.export.load",
-    "torchvision": "torchvision.models.resnet.ResNet",
+def torchvision_model(state_dict: Mapping[str, Tensor]) -> nn.Module:
+    """torchvision's own ResNet holding a torchvision-layout ``state_dict`` (depth, classes
+    and input channels read from the tensors)."""
+    from torchvision.models import resnet as tv
+
+    arch = torchvision_arch(state_dict)
+    if arch is None:
+        raise CheckpointError("state dict is not in torchvision's ResNet layout")
+    block, layers = arch
+    model = tv.ResNet(
+        tv.Bottleneck if block is Bottleneck else tv.BasicBlock,
+        list(layers),
+        num_classes=state_dict["fc.weight"].shape[0],
+    )
+    in_chans = state_dict["conv1.weight"].shape[1]
+    if in_chans != 3:  # torchvision hard-codes RGB; the stem is otherwise the same
+        model.conv1 = nn.Conv2d(in_chans, 64, 7, stride=2, padding=3, bias=False)
+    model.load_state_dict(state_dict, strict=True)
+    return model
+
+
+FORMATS: dict[str, Format] = {
+    f.name: f
+    for f in (
+        Format(
+            "onnx",
+            _write_onnx,
+            _load_onnx,
+            "onnxruntime (CPUExecutionProvider)",
+            packages=("onnx", "onnxruntime"),
+            title="ONNX",
+            # The dynamo ONNX exporter writes opset 18 and newer.
+            min_opset=18,
+            read_opset=_onnx_opset,
+        ),
+        Format(
+            "torchscript",
+            _write_torchscript,
+            _load_torchscript,
+            "torch.jit.load",
+            note="PyTorch deprecates TorchScript; exported-program is its successor",
+        ),
+        Format(
+            "exported-program",
+            _write_exported_program,
+            _load_exported_program,
+            "torch.export.load",
+        ),
+        Format(
+            "torchvision",
+            _write_torchvision,
+            _load_torchvision,
+            "torchvision.models.resnet.ResNet",
+            packages=("torchvision",),
+            folds_bn=False,
+            refuses=torchvision_mismatch,
+        ),
+    )
 }

@@ -27,8 +27,18 @@ from reslab.data import Normalization
 from reslab.errors import DataError
 
 # torchvision.datasets.CIFAR10's order, which akamaster's trainer.py trains on.
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
-                   "dog", "frog", "horse", "ship", "truck")  # fmt: skip
+CIFAR10_CLASSES = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
 
 
 def load_any(

@@ -9,8 +9,15 @@ from reslab.models.blocks import (
 )
 from reslab.models.features import FeatureInfo, ResNetFeatures
 from reslab.models.profile import complexity, count_macs, count_params, describe
-from reslab.models.registry import PaperFigures, create_model, get_entry, list_models, register
-from reslab.models.resnet import ResNet, cifar_resnet
+from reslab.models.registry import (
+    PaperFigures,
+    create_model,
+    get_entry,
+    list_models,
+    model_from_checkpoint,
+    register,
+)
+from reslab.models.resnet import ResNet
 from reslab.models.weights import load_torchvision, save_torchvision
 
 __all__ = [
@@ -23,7 +30,6 @@ __all__ = [
     "ResNet",
     "ResNetFeatures",
     "ZeroPadShortcut",
-    "cifar_resnet",
     "complexity",
     "count_macs",
     "count_params",
@@ -32,6 +38,7 @@ __all__ = [
     "get_entry",
     "list_models",
     "load_torchvision",
+    "model_from_checkpoint",
     "register",
     "save_torchvision",
 ]

@@ -94,8 +94,9 @@ def _info(net: ResNet, out_indices: tuple[int, ...]) -> list[dict[str, Any]]:
     info = [{"num_chs": net.widths[0], "reduction": stem, "module": "relu"}]
     for i, (name, width) in enumerate(zip(net.stage_names, net.widths, strict=True)):
         reduction *= 1 if i == 0 else 2
-        info.append({"num_chs": width * net.block.expansion, "reduction": reduction,
-                     "module": name})  # fmt: skip
+        info.append(
+            {"num_chs": width * net.block.expansion, "reduction": reduction, "module": name}
+        )
     return [info[i] for i in out_indices]
 
 

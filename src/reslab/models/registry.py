@@ -1,26 +1,28 @@
-"""Registry of named model variants: ``create_model`` and ``list_models``."""
+"""Registry of named model variants: ``create_model``, ``list_models`` and
+``model_from_checkpoint``."""
 
 from __future__ import annotations
 
 import fnmatch
-import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from os import PathLike
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
-from reslab.errors import OptionError, unknown
-from reslab.models.resnet import ResNet
+from reslab.errors import CheckpointError, OptionError, ReslabError, unknown
+from reslab.models.blocks import Unit
+from reslab.models.resnet import CIFAR_WIDTHS, IMAGENET_WIDTHS, ResNet
 
 if TYPE_CHECKING:
     from reslab.models.features import ResNetFeatures
 
 Family = Literal["imagenet", "cifar"]
 NATIVE_INPUT: dict[str, int] = {"imagenet": 224, "cifar": 32}
+# Each family's stem (ResNet's ``stem`` argument has the family's name) and filters per stage.
+WIDTHS: dict[str, tuple[int, ...]] = {"imagenet": IMAGENET_WIDTHS, "cifar": CIFAR_WIDTHS}
 # A checkpoint or state-dict file (or RUN_DIR), or a state dict / checkpoint dict in memory.
 WeightsSource = str | PathLike | Mapping[str, Any]
-# Options every model takes; a builder adds its own (shortcut, stride_on_1x1) by signature.
-COMMON_OPTIONS = ("num_classes", "in_chans", "zero_init_residual")
 
 
 @dataclass(frozen=True)
@@ -40,10 +42,21 @@ class PaperFigures:
 
 @dataclass(frozen=True)
 class ModelEntry:
+    """A registered variant as data: the :class:`ResNet` it builds and the options it leaves
+    open, each with the value it takes when not given.
+
+    ``defaults`` lists the options in the order errors name them; ``fixed`` holds the other
+    keyword arguments of :class:`ResNet` the variant sets (``shortcut=None`` of a plain net);
+    stem and filters are the family's.
+    """
+
     name: str
-    builder: Callable[..., ResNet]
     family: Family
+    block: type[Unit]
+    layers: tuple[int, ...]
+    defaults: Mapping[str, object]
     paper: PaperFigures | None
+    fixed: Mapping[str, object]
 
     @property
     def input_size(self) -> int:
@@ -51,40 +64,39 @@ class ModelEntry:
 
     @property
     def options(self) -> tuple[str, ...]:
-        own = [p.name for p in inspect.signature(self.builder).parameters.values()
-               if p.kind is inspect.Parameter.KEYWORD_ONLY]  # fmt: skip
-        return tuple(dict.fromkeys((*own, *COMMON_OPTIONS)))
+        return tuple(self.defaults)
 
-    @property
-    def defaults(self) -> dict[str, object]:
-        """The value every option takes when not given: the builder's own default, else
-        :class:`ResNet`'s."""
-        values = {}
-        for fn in (ResNet, self.builder):  # the builder's defaults override ResNet's
-            for p in inspect.signature(fn).parameters.values():
-                if p.default is not inspect.Parameter.empty:
-                    values[p.name] = p.default
-        return {name: values[name] for name in self.options}
-
-    @property
-    def summary(self) -> str:
-        return (inspect.getdoc(self.builder) or "").partition("\n")[0]
+    def build(self, **options: object) -> ResNet:
+        """The network with ``options`` (checked by :func:`create_model`) over the defaults."""
+        arguments = {**self.defaults, **options}
+        widths = WIDTHS[self.family]
+        return ResNet(
+            self.block, self.layers, widths=widths, stem=self.family, **self.fixed, **arguments
+        )
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
 
 
-def register(family: Family, paper: PaperFigures | None = None):
-    """Register a builder under its function name; a second registration raises."""
-
-    def wrap(builder: Callable[..., ResNet]) -> Callable[..., ResNet]:
-        name = builder.__name__
-        if name in _REGISTRY:
-            raise ValueError(f"model {name!r} is already registered")
-        _REGISTRY[name] = ModelEntry(name, builder, family, paper)
-        return builder
-
-    return wrap
+def register(
+    family: Family,
+    name: str,
+    block: type[Unit],
+    layers: tuple[int, ...],
+    defaults: Mapping[str, object],
+    paper: PaperFigures | None = None,
+    **fixed: object,
+) -> ModelEntry:
+    """Register a variant (see :class:`ModelEntry`); a second registration of a name raises."""
+    if name in _REGISTRY:
+        raise ValueError(f"model {name!r} is already registered")
+    both = sorted(set(defaults) & set(fixed))
+    if both:
+        raise ValueError(f"model {name!r}: {', '.join(both)} cannot be both fixed and an option")
+    defaults, fixed = MappingProxyType(dict(defaults)), MappingProxyType(fixed)
+    entry = ModelEntry(name, family, block, tuple(layers), defaults, paper, fixed)
+    _REGISTRY[name] = entry
+    return entry
 
 
 def get_entry(name: str) -> ModelEntry:
@@ -150,7 +162,7 @@ def _create(name: str, weights: WeightsSource | None, options: dict[str, object]
         from reslab.models.weights import build_with_weights
 
         return build_with_weights(name, weights, options)
-    return entry.builder(**options)
+    return entry.build(**options)
 
 
 def _sort_key(name: str) -> tuple:
@@ -163,3 +175,19 @@ def _sort_key(name: str) -> tuple:
 
 def _load_zoo() -> None:
     import reslab.models.zoo  # noqa: F401  (registers on import)
+
+
+def model_from_checkpoint(ckpt: Mapping[str, Any]) -> ResNet:
+    """Rebuild the registered model a checkpoint (``reslab.checkpoint``'s format) names and
+    load its weights (strict)."""
+    spec = ckpt["model"]
+    try:
+        model = create_model(spec["name"], **spec.get("options", {}))
+        model.load_state_dict(ckpt["state_dict"], strict=True)
+    except ReslabError as err:
+        raise CheckpointError(f"checkpoint names a model this reslab cannot build: {err}") from None
+    except RuntimeError as err:
+        raise CheckpointError(
+            f"checkpoint weights do not fit model {spec['name']!r}: {str(err).splitlines()[0]}"
+        ) from None
+    return model

@@ -93,12 +93,11 @@ class ResNet(nn.Module):
         """``first``: the network's first stage, whose first pre-activation unit reads the
         stem's BN-ReLU instead of its own."""
         out_ch = width * self.block.expansion
-        units = [
-            self.block(in_ch if i == 0 else out_ch, width, stride if i == 0 else 1,
-                       self.shortcut, self.stride_on_1x1,
-                       **({"first": True} if first and i == 0 and self.block.preact else {}))
-            for i in range(n)
-        ]  # fmt: skip
+        units = []
+        for i in range(n):
+            c_in, s = (in_ch, stride) if i == 0 else (out_ch, 1)
+            extra = {"first": True} if first and i == 0 and self.block.preact else {}
+            units.append(self.block(c_in, width, s, self.shortcut, self.stride_on_1x1, **extra))
         return nn.Sequential(*units)
 
     def _init_weights(self, zero_init_residual: bool) -> None:
@@ -195,27 +194,3 @@ def _validate(
     for arg, value in (("num_classes", num_classes), ("in_chans", in_chans)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise OptionError(f"{arg} must be a positive integer; got {value!r}")
-
-
-def cifar_resnet(
-    depth: int,
-    *,
-    bottleneck: bool = False,
-    preact: bool = False,
-    shortcut: Shortcut = "A",
-    **options: object,
-) -> ResNet:
-    """A CIFAR network of any valid depth (2015, Sec. 4.2; 2016, Sec. 4).
-
-    Basic units give depth 6n+2 (three stages of n units, two 3x3 layers each); bottleneck
-    units give 9n+2. ``shortcut=None`` gives the plain twin.
-    """
-    per_unit = 9 if bottleneck else 6
-    if not isinstance(depth, int) or depth < per_unit + 2 or (depth - 2) % per_unit:
-        form = "9n+2 (bottleneck)" if bottleneck else "6n+2"
-        raise OptionError(f"depth must be {form} with n >= 1, e.g. {per_unit + 2}; got {depth!r}")
-    name = ("preact_" if preact else "") + ("bottleneck" if bottleneck else "basic")
-    n = (depth - 2) // per_unit
-    return ResNet(
-        UNITS[name], (n, n, n), widths=CIFAR_WIDTHS, stem="cifar", shortcut=shortcut, **options
-    )

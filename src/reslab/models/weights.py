@@ -39,14 +39,13 @@ from reslab.checkpoint import (
     check_checkpoint,
     is_checkpoint,
     load_file,
-    model_from_checkpoint,
     resolve_checkpoint,
     save_atomic,
     unwrap,
 )
 from reslab.errors import CheckpointError, OptionError
 from reslab.models.blocks import BasicBlock, Bottleneck
-from reslab.models.registry import WeightsSource, get_entry
+from reslab.models.registry import WeightsSource, get_entry, model_from_checkpoint
 from reslab.models.resnet import IMAGENET_WIDTHS, ResNet
 
 # Options that only shape the initialisation, which loaded weights overwrite.
@@ -111,8 +110,8 @@ def read_foreign(obj: object, where: str) -> ForeignWeights:
     arch = torchvision_arch(state_dict) if layout == "torchvision" else None
     if arch not in TORCHVISION_RESNETS:
         raise unknown_layout(where, state_dict)
-    options = {"stride_on_1x1": False, "num_classes": state_dict["fc.weight"].shape[0],
-               "in_chans": state_dict["conv1.weight"].shape[1]}  # fmt: skip
+    fc, conv1 = state_dict["fc.weight"], state_dict["conv1.weight"]
+    options = {"stride_on_1x1": False, "num_classes": fc.shape[0], "in_chans": conv1.shape[1]}
     return ForeignWeights(layout, TORCHVISION_RESNETS[arch], options, dict(state_dict))
 
 
@@ -159,8 +158,9 @@ def from_akamaster(
             for key in ("weight", "bias", "running_mean", "running_var"):
                 _permute(sd, p + f"bn2.{key}", perm, dim=0)
     _permute(sd, "fc.weight", perm, dim=1)
-    options = {"shortcut": "B" if option_b else "A", "num_classes": sd["fc.weight"].shape[0],
-               "in_chans": sd["conv1.weight"].shape[1]}  # fmt: skip
+    fc, conv1 = sd["fc.weight"], sd["conv1.weight"]
+    shortcut = "B" if option_b else "A"
+    options = {"shortcut": shortcut, "num_classes": fc.shape[0], "in_chans": conv1.shape[1]}
     return options, sd
 
 
@@ -266,27 +266,6 @@ def torchvision_mismatch(model: nn.Module, *, allow_stride_mismatch: bool = Fals
     return None
 
 
-def torchvision_model(state_dict: Mapping[str, Tensor]) -> nn.Module:
-    """torchvision's own ResNet holding a torchvision-layout ``state_dict`` (depth, classes
-    and input channels read from the tensors)."""
-    from torchvision.models import resnet as tv
-
-    arch = torchvision_arch(state_dict)
-    if arch is None:
-        raise CheckpointError("state dict is not in torchvision's ResNet layout")
-    block, layers = arch
-    model = tv.ResNet(
-        tv.Bottleneck if block is Bottleneck else tv.BasicBlock,
-        list(layers),
-        num_classes=state_dict["fc.weight"].shape[0],
-    )
-    in_chans = state_dict["conv1.weight"].shape[1]
-    if in_chans != 3:  # torchvision hard-codes RGB; the stem is otherwise the same
-        model.conv1 = nn.Conv2d(in_chans, 64, 7, stride=2, padding=3, bias=False)
-    model.load_state_dict(state_dict, strict=True)
-    return model
-
-
 def torchvision_arch(state_dict: Mapping[str, Tensor]) -> tuple[type, tuple[int, ...]] | None:
     """(unit class, units per stage) of a torchvision-layout ResNet state dict, from its
     keys; None where the keys are not those of such a network."""
@@ -365,9 +344,7 @@ def _from_checkpoint(
             f"{where} holds {_spec(spec['name'], saved)}, not the requested {_spec(name, options)}"
         )
     defaults = get_entry(name).defaults
-    clash = [
-        k for k in options if k not in INIT_ONLY and options[k] != saved.get(k, defaults[k])
-    ]  # fmt: skip
+    clash = [k for k in options if k not in INIT_ONLY and options[k] != saved.get(k, defaults[k])]
     if clash:
         theirs = {k: saved.get(k, defaults[k]) for k in clash}
         raise CheckpointError(
@@ -389,7 +366,7 @@ def _from_torchvision(
     for option, key, dim in (("num_classes", "fc.weight", 0), ("in_chans", "conv1.weight", 1)):
         if key in state_dict and state_dict[key].ndim > dim:
             asked.setdefault(option, state_dict[key].shape[dim])
-    model = entry.builder(**asked)
+    model = entry.build(**asked)
     label = _spec(name, options)
     reason = torchvision_mismatch(model)
     if reason:
@@ -415,7 +392,7 @@ def _from_akamaster(
             f"{where} holds {_spec(name, {k: foreign.options.get(k) for k in clash})} "
             f"({AKAMASTER}), not the requested {_spec(name, {k: options[k] for k in clash})}"
         )
-    model = get_entry(name).builder(**{**options, **foreign.options})
+    model = get_entry(name).build(**{**options, **foreign.options})
     load_strict(model, foreign.state_dict, where, _spec(name, options))
     return model
 
