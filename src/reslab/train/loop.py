@@ -15,7 +15,7 @@ from torch import nn
 
 from reslab.checkpoint import load_checkpoint, previous_path, unwrap
 from reslab.errors import CheckpointError, OptionError, ReslabError, ReslabWarning
-from reslab.evaluate.metrics import Meter
+from reslab.meter import Meter
 from reslab.train import distributed
 from reslab.train.config import Length, TrainConfig, changes, finalize
 from reslab.train.progress import TrainProgress, run_header
