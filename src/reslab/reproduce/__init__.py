@@ -20,10 +20,21 @@ from reslab.reproduce.experiments import (
 from reslab.reproduce.runner import Outcome, reproduce, run_status
 
 __all__ = [
-    "BUDGETS", "EXPERIMENTS", "Budget", "Experiment", "Outcome", "PlannedRun", "Spec",
-    "get_budget", "get_experiment", "plan", "reproduce", "run_experiment", "run_status",
+    "BUDGETS",
+    "EXPERIMENTS",
+    "Budget",
+    "Experiment",
+    "Outcome",
+    "PlannedRun",
+    "Spec",
+    "get_budget",
+    "get_experiment",
+    "plan",
+    "reproduce",
+    "run_experiment",
+    "run_status",
     "write_table1",
-]  # fmt: skip
+]
 
 
 def run_experiment(
@@ -50,8 +61,15 @@ def run_experiment(
         raise OptionError(f"--seeds must be at least 1; got {seeds}")
     if not experiment.specs:  # Table 1 trains nothing
         return write_table1(out) if not dry_run else []
-    runs = plan(experiment, get_budget(budget), seeds=seeds, data=data, out=out,
-                with_1202=with_1202, sets=sets)  # fmt: skip
+    runs = plan(
+        experiment,
+        get_budget(budget),
+        seeds=seeds,
+        data=data,
+        out=out,
+        with_1202=with_1202,
+        sets=sets,
+    )
     if dry_run:
         return runs
     reproduce(experiment, runs, train=train, echo=echo)
@@ -69,6 +87,7 @@ def write_table1(out: Path) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(
             "# Table 1 (He et al. 2015): ImageNet architectures, generated from the model zoo\n\n"
-            + table1_markdown(table1()) + "\n"
-        )  # fmt: skip
+            + table1_markdown(table1())
+            + "\n"
+        )
     return path

@@ -56,10 +56,14 @@ def reproduce(
             _ensure_reproduce_file(run, experiment)
         if train and before == "new":
             run.run_dir.mkdir(parents=True, exist_ok=True)
-            _write_json(run.run_dir / REPRODUCE_FILE, {
-                "experiment": experiment.name, "budget": run.budget.name,
-                "command": run.command,
-            })  # fmt: skip
+            _write_json(
+                run.run_dir / REPRODUCE_FILE,
+                {
+                    "experiment": experiment.name,
+                    "budget": run.budget.name,
+                    "command": run.command,
+                },
+            )
             launch(**_launch_args(run))
         elif train and before == "unfinished":
             launch(model=None, recipe=None, data=None, out=None, resume=run.run_dir)
@@ -72,25 +76,42 @@ def reproduce(
     return outcomes
 
 
-_VERB = {"finished": "finished, skipped", "diverged": "diverged earlier, skipped",
-         "unfinished": "resuming", "new": "training"}  # fmt: skip
-_NO_TRAIN_VERB = {**_VERB, "unfinished": "not finished, left alone",
-                  "new": "not trained yet, left alone"}  # fmt: skip
+_VERB = {
+    "finished": "finished, skipped",
+    "diverged": "diverged earlier, skipped",
+    "unfinished": "resuming",
+    "new": "training",
+}
+_NO_TRAIN_VERB = {
+    **_VERB,
+    "unfinished": "not finished, left alone",
+    "new": "not trained yet, left alone",
+}
 
 
 def _launch_args(run: PlannedRun) -> dict:
     return dict(
-        model=run.spec.model, recipe=RECIPE, data=run.data, out=run.run_dir,
-        sets=list(run.sets), iterations=run.budget.iterations, seed=run.seed,
-    )  # fmt: skip
+        model=run.spec.model,
+        recipe=RECIPE,
+        data=run.data,
+        out=run.run_dir,
+        sets=list(run.sets),
+        iterations=run.budget.iterations,
+        seed=run.seed,
+    )
 
 
 def _ensure_reproduce_file(run: PlannedRun, experiment: Experiment) -> None:
     # A run trained by hand with the planned command (see --dry-run) joins the experiment.
     if not (run.run_dir / REPRODUCE_FILE).is_file():
-        _write_json(run.run_dir / REPRODUCE_FILE, {
-            "experiment": experiment.name, "budget": run.budget.name, "command": run.command,
-        })  # fmt: skip
+        _write_json(
+            run.run_dir / REPRODUCE_FILE,
+            {
+                "experiment": experiment.name,
+                "budget": run.budget.name,
+                "command": run.command,
+            },
+        )
 
 
 def _responses(run_dir: Path, echo: Callable[[str], None]) -> None:

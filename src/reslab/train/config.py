@@ -167,16 +167,34 @@ def apply_sets(into: dict[str, Any], sets: typing.Sequence[str]) -> None:
 # the optimizer's and the schedule's values, where and how fast it runs, how often it logs.
 # Everything else (the model, the data and its order, the seed, the batch size, what the
 # optimizer, EMA and schedule state mean) is fixed for the life of a run.
-RESUMABLE = frozenset({
-    "schedule.iterations", "schedule.epochs", "schedule.milestones", "schedule.gamma",
-    "schedule.warmup_lr", "schedule.plateau_patience", "schedule.plateau_threshold",
-    "schedule.plateau_min_lr",
-    "optim.lr", "optim.momentum", "optim.nesterov", "optim.weight_decay",
-    "optim.label_smoothing",
-    "run.device", "run.log_every", "run.eval_every", "run.checkpoint_every", "run.tensorboard",
-    "model.compile", "model.channels_last", "model.checkpoint_activations",
-    "data.root", "data.workers", "data.eval_batch_size",
-})  # fmt: skip
+RESUMABLE = frozenset(
+    {
+        "schedule.iterations",
+        "schedule.epochs",
+        "schedule.milestones",
+        "schedule.gamma",
+        "schedule.warmup_lr",
+        "schedule.plateau_patience",
+        "schedule.plateau_threshold",
+        "schedule.plateau_min_lr",
+        "optim.lr",
+        "optim.momentum",
+        "optim.nesterov",
+        "optim.weight_decay",
+        "optim.label_smoothing",
+        "run.device",
+        "run.log_every",
+        "run.eval_every",
+        "run.checkpoint_every",
+        "run.tensorboard",
+        "model.compile",
+        "model.channels_last",
+        "model.checkpoint_activations",
+        "data.root",
+        "data.workers",
+        "data.eval_batch_size",
+    }
+)
 
 
 def changes(old: TrainConfig, new: TrainConfig) -> dict[str, tuple[Any, Any]]:
@@ -377,8 +395,12 @@ def _describe(hint: Any) -> str:
 # A length or warm-up given in one unit replaces the recipe's value in the other unit
 # (the value that means "not given in this unit").
 _ALTERNATIVES = (("iterations", "epochs"), ("warmup_iterations", "warmup_fraction"))
-_UNSET: dict[str, Any] = {"iterations": None, "epochs": None, "warmup_iterations": 0,
-                          "warmup_fraction": 0.0}  # fmt: skip
+_UNSET: dict[str, Any] = {
+    "iterations": None,
+    "epochs": None,
+    "warmup_iterations": 0,
+    "warmup_fraction": 0.0,
+}
 
 
 def _merge_layer(into: dict[str, Any], layer: dict[str, Any]) -> None:

@@ -73,9 +73,15 @@ def train(
         return summary
     except TrainingDiverged as err:
         if run is not None:
-            run.write_summary({"status": "diverged", "model": s.config.model.name,
-                               "recipe": s.config.recipe, "iterations": s.state.iteration,
-                               "message": str(err)})  # fmt: skip
+            run.write_summary(
+                {
+                    "status": "diverged",
+                    "model": s.config.model.name,
+                    "recipe": s.config.recipe,
+                    "iterations": s.state.iteration,
+                    "message": str(err),
+                }
+            )
         raise
     finally:
         if run is not None:
@@ -99,8 +105,11 @@ def _latest_checkpoint(out: Path, device: torch.device, *, warn: bool) -> tuple[
     except CheckpointError as err:
         raise CheckpointError(f"{problem}; and the previous checkpoint: {err}") from None
     if warn:
-        warnings.warn(f"{problem}; resuming from {prev} (iteration {ckpt.get('iteration')}) "
-                      "instead", ReslabWarning, stacklevel=3)  # fmt: skip
+        warnings.warn(
+            f"{problem}; resuming from {prev} (iteration {ckpt.get('iteration')}) instead",
+            ReslabWarning,
+            stacklevel=3,
+        )
     return ckpt, prev
 
 
@@ -114,10 +123,14 @@ def _write_config(s: Session, run: RunDir, saved: TrainConfig | None) -> None:
     changed = changes(saved, s.config) if saved is not None else {}
     if changed:
         run.write_config(s.config.to_dict(), None)
-        run.append_amendment({
-            "iteration": s.state.iteration, "time": env["started"], "command": env["command"],
-            "changes": {k: {"from": a, "to": b} for k, (a, b) in changed.items()},
-        })  # fmt: skip
+        run.append_amendment(
+            {
+                "iteration": s.state.iteration,
+                "time": env["started"],
+                "command": env["command"],
+                "changes": {k: {"from": a, "to": b} for k, (a, b) in changed.items()},
+            }
+        )
 
 
 def build_session(config: TrainConfig, dist: distributed.Dist, length: Length | None) -> Session:
@@ -156,12 +169,17 @@ def session_from_loaders(
     warming = warmup_applies(config.schedule, model.depth)
     state = TrainState(events=ScheduleEvents(warmup_end=None if warming else 0))
     return Session(
-        config=config, dist=dist, loaders=loaders, model=wrap_model(model, config, dist),
+        config=config,
+        dist=dist,
+        loaders=loaders,
+        model=wrap_model(model, config, dist),
         optimizer=build_optimizer(model, config),
-        scaler=torch.amp.GradScaler(dist.device.type) if fp16 else None, ema=ema,
+        scaler=torch.amp.GradScaler(dist.device.type) if fp16 else None,
+        ema=ema,
         criterion=nn.CrossEntropyLoss(label_smoothing=config.optim.label_smoothing),
-        state=state, meter=IntervalMeter.zeros(dist.device),
-    )  # fmt: skip
+        state=state,
+        meter=IntervalMeter.zeros(dist.device),
+    )
 
 
 def _loop(s: Session, run: RunDir | None, out: Path) -> dict[str, Any]:
@@ -269,10 +287,15 @@ def _log_train(s: Session, run: RunDir | None, lr: float, progress: TrainProgres
     if st.events.warmup_end is None and err < s.config.schedule.warmup_until_err:
         st.events = ScheduleEvents(st.iteration, st.events.drops)  # the paper's 110-layer rule
     record = {
-        "kind": "train", "iteration": st.iteration, "epoch": st.iteration / s.iters_per_epoch,
-        "lr": lr, "train_loss": loss, "train_top1_err": err,
-        "images_per_s": samples / max(m.seconds, 1e-9), "elapsed_s": st.wall_s,
-    }  # fmt: skip
+        "kind": "train",
+        "iteration": st.iteration,
+        "epoch": st.iteration / s.iters_per_epoch,
+        "lr": lr,
+        "train_loss": loss,
+        "train_top1_err": err,
+        "images_per_s": samples / max(m.seconds, 1e-9),
+        "elapsed_s": st.wall_s,
+    }
     if run is not None:
         run.log(record)
     progress.update(st.iteration, record, record=True)
@@ -290,7 +313,7 @@ def _interval_sums(s: Session) -> torch.Tensor:
             torch.tensor(float(m.samples), dtype=torch.float64, device=s.device),
         ]
     )
-    return distributed.all_reduce_sum(local)  # fmt: skip
+    return distributed.all_reduce_sum(local)
 
 
 def _diverged(s: Session, what: str) -> TrainingDiverged:
@@ -299,11 +322,15 @@ def _diverged(s: Session, what: str) -> TrainingDiverged:
 
 def _kept_checkpoint(s: Session) -> str:
     if s.last_saved is None:
-        return ("no checkpoint was written yet (start again with a lower learning rate: "
-                "reslab train --resume RUN_DIR --set optim.lr=...)")  # fmt: skip
-    return (f"the last good checkpoint (iteration {s.last_saved}) is kept in "
-            "checkpoints/latest.pt (continue with a lower learning rate: reslab train "
-            "--resume RUN_DIR --set optim.lr=..., or warm up)")  # fmt: skip
+        return (
+            "no checkpoint was written yet (start again with a lower learning rate: "
+            "reslab train --resume RUN_DIR --set optim.lr=...)"
+        )
+    return (
+        f"the last good checkpoint (iteration {s.last_saved}) is kept in "
+        "checkpoints/latest.pt (continue with a lower learning rate: reslab train "
+        "--resume RUN_DIR --set optim.lr=..., or warm up)"
+    )
 
 
 def _nonfinite_tensor(s: Session) -> str | None:
@@ -313,8 +340,7 @@ def _nonfinite_tensor(s: Session) -> str | None:
     if s.ema is not None:
         named += [(f"ema.{k}", t) for k, t in s.ema.module.state_dict().items()]
     for i, state in enumerate(s.optimizer.state.values()):
-        named += [(f"optimizer.state[{i}].{k}", t) for k, t in state.items()
-                  if torch.is_tensor(t)]  # fmt: skip
+        named += [(f"optimizer.state[{i}].{k}", t) for k, t in state.items() if torch.is_tensor(t)]
     named = [(k, t) for k, t in named if t.is_floating_point()]
     finite = torch.stack([torch.isfinite(t).all() for _, t in named])  # one host sync
     bad = not bool(finite.all())
@@ -349,8 +375,11 @@ def _check_evaluable(s: Session, x: torch.Tensor, y: torch.Tensor) -> None:
         losses.append(s.criterion(logits.float(), y))
     bad = not bool(torch.isfinite(torch.stack(losses)).all())
     if distributed.any_rank(bad, s.device):
-        raise _diverged(s, f"the weights of iteration {s.state.iteration} give a non-finite "
-                           "loss in evaluation mode (BN statistics out of range)")  # fmt: skip
+        raise _diverged(
+            s,
+            f"the weights of iteration {s.state.iteration} give a non-finite "
+            "loss in evaluation mode (BN statistics out of range)",
+        )
 
 
 @torch.no_grad()
@@ -368,14 +397,22 @@ def evaluate_split(s: Session, split: str) -> dict[str, float]:
 
 def _evaluate_and_track(s: Session, run: RunDir | None, progress: TrainProgress) -> None:
     st, cfg = s.state, s.config
-    results = {split: evaluate_split(s, split) for split in ("val", "test")
-               if getattr(s.loaders, split) is not None}  # fmt: skip
+    results = {
+        split: evaluate_split(s, split)
+        for split in ("val", "test")
+        if getattr(s.loaders, split) is not None
+    }
     for split, r in results.items():
         if not math.isfinite(r["loss"]):
             raise _diverged(s, f"the {split} loss became {r['loss']} at iteration {st.iteration}")
     for split, r in results.items():
-        record = {"kind": "eval", "iteration": st.iteration,
-                  "epoch": st.iteration / s.iters_per_epoch, "split": split, **r}  # fmt: skip
+        record = {
+            "kind": "eval",
+            "iteration": st.iteration,
+            "epoch": st.iteration / s.iters_per_epoch,
+            "split": split,
+            **r,
+        }
         if run is not None:
             run.log(record)
     s.last_eval = (st.iteration, results)
@@ -393,8 +430,10 @@ def _evaluate_and_track(s: Session, run: RunDir | None, progress: TrainProgress)
         if plateaued(st.plateau_errors, cfg.schedule):
             st.events = ScheduleEvents(st.events.warmup_end, (*st.events.drops, st.iteration))
             st.plateau_errors = []
-            progress.note(f"error plateaued: learning rate x{cfg.schedule.gamma} from "
-                          f"iteration {st.iteration}")  # fmt: skip
+            progress.note(
+                f"error plateaued: learning rate x{cfg.schedule.gamma} from "
+                f"iteration {st.iteration}"
+            )
 
 
 def _checkpoint(
@@ -404,8 +443,9 @@ def _checkpoint(
     # the last good checkpoint.
     sums = _interval_sums(s)  # every rank's share: the checkpoint holds the whole interval
     if not bool(torch.isfinite(sums[0])):
-        raise _diverged(s, f"the training loss became non-finite before iteration "
-                           f"{s.state.iteration}")  # fmt: skip
+        raise _diverged(
+            s, f"the training loss became non-finite before iteration {s.state.iteration}"
+        )
     _check_finite(s)
     _check_evaluable(s, x, y)
     if run is not None:
@@ -447,8 +487,11 @@ def _summary(s: Session, status: str) -> dict[str, Any]:
     if s.last_eval is not None and s.last_eval[0] == st.iteration:
         final = s.last_eval[1]
     else:  # interrupted between evaluations
-        final = {split: evaluate_split(s, split) for split in ("val", "test")
-                 if getattr(s.loaders, split) is not None}  # fmt: skip
+        final = {
+            split: evaluate_split(s, split)
+            for split in ("val", "test")
+            if getattr(s.loaders, split) is not None
+        }
     has_val = "val" in final
     return {
         "model": cfg.model.name,

@@ -41,6 +41,8 @@ def plan_lines(config: TrainConfig, length: Length | None) -> list[str]:
         f"{final.run.checkpoint_every:,}",
     ]
     if final.run.precision == "auto" or final.model.compile == "auto":
-        lines.append("# run.precision / model.compile 'auto' are resolved for the device when "
-                     "the run starts; its config.yaml records the choice")  # fmt: skip
+        lines.append(
+            "# run.precision / model.compile 'auto' are resolved for the device when "
+            "the run starts; its config.yaml records the choice"
+        )
     return lines

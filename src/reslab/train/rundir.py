@@ -74,9 +74,12 @@ def _cpu_name() -> str:
 def _git_commit() -> str | None:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
             cwd=Path(__file__).parent,
-        )  # fmt: skip
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() or None
@@ -166,12 +169,17 @@ def truncate_metrics(path: Path, iteration: int) -> None:
             at = record["iteration"]
         except (json.JSONDecodeError, TypeError, KeyError) as err:
             if number == len(lines):
-                warnings.warn(f"{metrics}:{number}: dropped a torn last line (the run died "
-                              "while writing it)", ReslabWarning, stacklevel=2)  # fmt: skip
+                warnings.warn(
+                    f"{metrics}:{number}: dropped a torn last line (the run died while writing it)",
+                    ReslabWarning,
+                    stacklevel=2,
+                )
                 break
             reason = err.msg if isinstance(err, json.JSONDecodeError) else "no 'iteration'"
-            raise ReslabError(f"{metrics}:{number}: not a metrics record ({reason}); fix "
-                              "or delete the line, then resume again") from None  # fmt: skip
+            raise ReslabError(
+                f"{metrics}:{number}: not a metrics record ({reason}); fix "
+                "or delete the line, then resume again"
+            ) from None
         if at <= iteration:
             kept.append(line)
     write_text_atomic(metrics, "".join(f"{line}\n" for line in kept))

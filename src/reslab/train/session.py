@@ -101,9 +101,13 @@ def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimi
     # per-tensor loop, whose numbers the CPU tests pin down.
     fused = True if params and params[0].device.type == "cuda" else None
     return torch.optim.SGD(
-        groups, lr=o.lr, momentum=o.momentum, nesterov=o.nesterov, weight_decay=o.weight_decay,
+        groups,
+        lr=o.lr,
+        momentum=o.momentum,
+        nesterov=o.nesterov,
+        weight_decay=o.weight_decay,
         fused=fused,
-    )  # fmt: skip
+    )
 
 
 def build_ema(model: nn.Module, decay: float | None) -> AveragedModel | None:
@@ -187,8 +191,12 @@ def checkpoint(
 def _meter_dict(s: Session, interval) -> dict[str, Any]:
     m = s.meter
     loss_sum, misses, samples = interval or (m.loss_sum.item(), m.misses.item(), m.samples)
-    return {"loss_sum": float(loss_sum), "misses": int(misses), "samples": int(samples),
-            "iterations": m.iterations}  # fmt: skip
+    return {
+        "loss_sum": float(loss_sum),
+        "misses": int(misses),
+        "samples": int(samples),
+        "iterations": m.iterations,
+    }
 
 
 def save(
