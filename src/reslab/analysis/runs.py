@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from reslab.errors import ReslabError
+from reslab.rundir import STATUSES, read_config, summary_status
 
 # The contract's record and summary keys (docs/design.md). Tests of the trainer and of the
 # fixtures here check real and synthetic run directories against the same sets.
@@ -35,7 +35,6 @@ SUMMARY_KEYS = frozenset(
      "best_val_iteration", "final_train_top1_err", "params", "wall_s", "device", "world_size",
      "status"}
 )  # fmt: skip
-STATUSES = ("finished", "interrupted", "diverged")
 # Written next to the contract's files by `reslab reproduce` and by compute_and_save_responses.
 REPRODUCE_FILE = "reproduce.json"
 RESPONSES_FILE = "responses.json"
@@ -111,8 +110,9 @@ class Run:
 
     @property
     def status(self) -> str:
-        """``finished``, ``interrupted``, ``diverged``, or ``unfinished`` (no summary yet)."""
-        return "unfinished" if self.summary is None else self.summary["status"]
+        """``finished``, ``interrupted``, ``diverged``, or ``unfinished`` (no summary yet):
+        the vocabulary of :mod:`reslab.rundir`."""
+        return summary_status(self.summary)
 
     @property
     def finished(self) -> bool:
@@ -164,7 +164,7 @@ class Run:
 def read_run(path: str | Path) -> Run:
     """Read the run directory ``path``."""
     path = Path(path)
-    config = _read_config(path)
+    config = read_config(path)
     summary = _read_json(path / "summary.json", required=False)
     if summary is not None:
         _check_summary(path / "summary.json", summary)
@@ -231,24 +231,6 @@ def canonical_options(model: str, options: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # --- parsing ---------------------------------------------------------------------------
-
-
-def _read_config(path: Path) -> dict[str, Any]:
-    file = path / "config.yaml"
-    if not file.is_file():
-        raise ReslabError(f"{path}: not a run directory (no config.yaml)")
-    try:
-        config = yaml.safe_load(file.read_text())
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ReslabError(f"{file}: not valid YAML{where}") from None
-    if not isinstance(config, dict):
-        raise ReslabError(f"{file}: expected a mapping of configuration sections")
-    model = config.get("model")
-    if not isinstance(model, dict) or not isinstance(model.get("name"), str):
-        raise ReslabError(f"{file}: missing key model.name (the model the run trains)")
-    return config
 
 
 def _read_json(file: Path, *, required: bool) -> dict[str, Any] | None:

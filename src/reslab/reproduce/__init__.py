@@ -17,15 +17,15 @@ from reslab.reproduce.experiments import (
     get_experiment,
     plan,
 )
-from reslab.reproduce.runner import Outcome, reproduce, run_status
+from reslab.reproduce.runner import RunOutcome, reproduce, run_status
 
 __all__ = [
     "BUDGETS",
     "EXPERIMENTS",
     "Budget",
     "Experiment",
-    "Outcome",
     "PlannedRun",
+    "RunOutcome",
     "Spec",
     "get_budget",
     "get_experiment",

@@ -12,28 +12,19 @@ from reslab.analysis.runs import REPRODUCE_FILE, RESPONSES_FILE
 from reslab.checkpoint import atomic_path
 from reslab.errors import ReslabError
 from reslab.reproduce.experiments import RECIPE, Experiment, PlannedRun
+from reslab.rundir import run_status
 
-Status = str  # "finished" | "unfinished" | "new" | "diverged"
+Status = str  # one of reslab.rundir.RUN_STATUSES
+_TO_RESUME = ("unfinished", "interrupted")
 
 
 @dataclass(frozen=True)
-class Outcome:
+class RunOutcome:
+    """What ``reproduce`` did to one planned run."""
+
     run: PlannedRun
     before: Status  # what the run directory held when reproduce started
     after: Status
-
-
-def run_status(run_dir: Path) -> Status:
-    """``finished``, ``diverged`` (left alone: rerunning would diverge again), ``unfinished``
-    (a started or interrupted run) or ``new``."""
-    summary = run_dir / "summary.json"
-    if summary.is_file():
-        status = json.loads(summary.read_text()).get("status")
-        if status in ("finished", "diverged"):
-            return status
-    if (run_dir / "config.yaml").is_file():
-        return "unfinished"
-    return "new"
 
 
 def reproduce(
@@ -42,7 +33,7 @@ def reproduce(
     *,
     train: bool = True,
     echo: Callable[[str], None] = print,
-) -> list[Outcome]:
+) -> list[RunOutcome]:
     """Bring every run to ``finished`` (in order) and add the Fig. 7 responses; with
     ``train=False`` only finished runs get their responses and nothing trains."""
     from reslab.train.launch import launch
@@ -65,12 +56,12 @@ def reproduce(
                 },
             )
             launch(**_launch_args(run))
-        elif train and before == "unfinished":
+        elif train and before in _TO_RESUME:
             launch(model=None, recipe=None, data=None, out=None, resume=run.run_dir)
         after = run_status(run.run_dir)
-        if train and after == "unfinished":  # interrupted (SIGINT, SIGTERM): a rerun continues
+        if train and after in _TO_RESUME:  # interrupted (SIGINT, SIGTERM): a rerun continues
             raise ReslabError(f"{run.run_dir}: interrupted; run the same command to continue")
-        outcomes.append(Outcome(run, before, after))
+        outcomes.append(RunOutcome(run, before, after))
         if after == "finished" and run.spec.model in experiment.responses:
             _responses(run.run_dir, echo)
     return outcomes
@@ -80,11 +71,13 @@ _VERB = {
     "finished": "finished, skipped",
     "diverged": "diverged earlier, skipped",
     "unfinished": "resuming",
+    "interrupted": "resuming",
     "new": "training",
 }
 _NO_TRAIN_VERB = {
     **_VERB,
     "unfinished": "not finished, left alone",
+    "interrupted": "not finished, left alone",
     "new": "not trained yet, left alone",
 }
 
@@ -128,10 +121,10 @@ def test_batches(run_dir: Path):
     """The test set of a run, normalised as in training (the trainer's loaders, on the CPU)."""
     import torch
 
+    from reslab.rundir import read_config
     from reslab.train.config import from_dict
     from reslab.train.distributed import Dist
     from reslab.train.loop import build_loaders
-    from reslab.train.rundir import read_config
 
     config = from_dict(read_config(run_dir))
     return build_loaders(config, Dist(0, 1, 0, torch.device("cpu"))).test.batches(0)

@@ -20,6 +20,7 @@ from typing import Any
 
 from reslab.checkpoint import previous_path
 from reslab.errors import OptionError, ReslabError, ReslabWarning
+from reslab.rundir import read_config
 from reslab.train.config import (
     RESUMABLE,
     Length,
@@ -29,7 +30,7 @@ from reslab.train.config import (
     from_dict,
     resolve,
 )
-from reslab.train.rundir import locked, read_config, remove_temporaries
+from reslab.train.rundir import locked, remove_temporaries
 
 DEFAULT_RECIPE = "cifar-paper"
 

@@ -1,4 +1,5 @@
-"""The run directory: config, environment, metrics, summary (see docs/design.md)."""
+"""Writing the run directory: config, environment, metrics, summary (see docs/design.md);
+its readers share :mod:`reslab.rundir`."""
 
 from __future__ import annotations
 
@@ -218,10 +219,3 @@ def remove_temporaries(path: Path) -> None:
     call while holding :func:`locked`."""
     for folder in (path, path / "checkpoints"):
         remove_stale_temporaries(folder)
-
-
-def read_config(path: Path) -> dict[str, Any]:
-    file = path / "config.yaml"
-    if not file.is_file():
-        raise ReslabError(f"{path}: not a run directory (no config.yaml)")
-    return yaml.safe_load(file.read_text())
