@@ -112,22 +112,10 @@ def _responses(run_dir: Path, echo: Callable[[str], None]) -> None:
     if (run_dir / RESPONSES_FILE).is_file():
         return
     from reslab.analysis.responses import compute_and_save_responses
+    from reslab.train.session import run_test_loader
 
     echo(f"    layer responses of {run_dir.name}")
-    compute_and_save_responses(run_dir, test_batches(run_dir))
-
-
-def test_batches(run_dir: Path):
-    """The test set of a run, normalised as in training (the trainer's loaders, on the CPU)."""
-    import torch
-
-    from reslab.rundir import read_config
-    from reslab.train.config import from_dict
-    from reslab.train.distributed import Dist
-    from reslab.train.loop import build_loaders
-
-    config = from_dict(read_config(run_dir))
-    return build_loaders(config, Dist(0, 1, 0, torch.device("cpu"))).test.batches(0)
+    compute_and_save_responses(run_dir, run_test_loader(run_dir).batches(0))
 
 
 def _write_json(path: Path, obj: dict) -> None:

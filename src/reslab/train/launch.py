@@ -130,7 +130,7 @@ def _resume(
     skip_bad: bool = False,
     dry_run: bool = False,
 ) -> dict[str, Any]:
-    from reslab.train.loop import train
+    from reslab.train.loop import resume
 
     if not (run_dir / "config.yaml").is_file():
         raise ReslabError(f"{run_dir}: nothing to resume (not a run directory: no config.yaml)")
@@ -174,7 +174,7 @@ def _resume(
                 stacklevel=3,
             )
         _clean(run_dir)
-        return train(config, run_dir, resume=state != "stranded", saved=saved)
+        return resume(config, run_dir, saved=saved, from_checkpoint=state != "stranded")
 
 
 def amended_config(
