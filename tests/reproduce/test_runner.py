@@ -20,11 +20,33 @@ def test_run_status(tmp_path: Path) -> None:
     assert run_status(tmp_path / "none") == "new"
     _write(tmp_path / "a" / "config.yaml", "")
     assert run_status(tmp_path / "a") == "unfinished"
-    _write(tmp_path / "a" / "summary.json", json.dumps({"status": "interrupted"}))
-    assert run_status(tmp_path / "a") == "unfinished"
-    for status in ("finished", "diverged"):
+    for status in ("finished", "interrupted", "diverged"):
         _write(tmp_path / "a" / "summary.json", json.dumps({"status": status}))
         assert run_status(tmp_path / "a") == status
+    # One vocabulary: the reproduce runner's and analysis's Run.status agree.
+    from reslab.analysis.runs import read_run
+
+    _write(tmp_path / "b" / "config.yaml", "model: {name: resnet20}\n")
+    assert run_status(tmp_path / "b") == read_run(tmp_path / "b").status == "unfinished"
+
+
+def test_an_interrupted_run_is_resumed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    runs = plan(get_experiment("cifar10-fig7"), get_budget("short"), seeds=1, data="cifar10",
+                out=tmp_path)[:1]  # fmt: skip
+    _write(runs[0].run_dir / "config.yaml", "")
+    _write(runs[0].run_dir / "summary.json", json.dumps({"status": "interrupted"}))
+    calls = []
+
+    def fake_launch(**kwargs):
+        calls.append(kwargs)
+        _write(kwargs["resume"] / "summary.json", json.dumps({"status": "finished"}))
+
+    monkeypatch.setattr("reslab.train.launch.launch", fake_launch)
+    monkeypatch.setattr("reslab.reproduce.runner._responses", lambda run_dir, echo: None)
+    lines: list[str] = []
+    outcomes = reproduce(get_experiment("cifar10-fig7"), runs, echo=lines.append)
+    assert [(o.before, o.after) for o in outcomes] == [("interrupted", "finished")]
+    assert calls[0]["resume"] == runs[0].run_dir and "resuming" in lines[0]
 
 
 def test_dispatch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -75,6 +75,12 @@ def test_a_run_directory_holds_everything(tiny_data: Path, tmp_path: Path) -> No
     assert model.fc.out_features == 4
     assert "train_state" in load_checkpoint(run / "checkpoints" / "latest.pt")
 
+    from reslab.train.session import run_test_loader  # what reproduce's Fig. 7 reads
+
+    batches = list(run_test_loader(run).batches(0))
+    assert sum(len(y) for _, y in batches) == evals[0]["images"]
+    assert batches[0][0].dtype == torch.float32 and batches[0][0].shape[1:] == (3, 16, 16)
+
 
 def test_validation_split_selects_the_best_checkpoint(tiny_data: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
@@ -159,3 +165,21 @@ def test_divergence_stops_with_a_clear_message(tiny_data: Path, tmp_path: Path) 
     assert "reslab: error: " in proc.stderr and "became" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert json.loads((run / "summary.json").read_text())["status"] == "diverged"
+
+
+def test_the_clock_leaves_paused_work_out_of_the_interval(monkeypatch) -> None:
+    """images/s counts training time only; the run's wall time counts everything."""
+    from types import SimpleNamespace
+
+    from reslab.train import loop
+
+    now = [100.0]
+    monkeypatch.setattr(loop.time, "monotonic", lambda: now[0])
+    s = SimpleNamespace(meter=SimpleNamespace(seconds=0.0), state=SimpleNamespace(wall_s=7.0))
+    clock = loop._Clock(s)
+    now[0] += 2.0  # training
+    with clock.paused():  # evaluation
+        now[0] += 5.0
+    now[0] += 1.0  # training
+    clock.settle()
+    assert s.meter.seconds == 3.0 and s.state.wall_s == 7.0 + 8.0

@@ -27,6 +27,14 @@ def test_resume_needs_a_run(cli, tmp_path: Path) -> None:
     assert code == 2 and "nothing to resume" in err
 
 
+def test_resume_of_a_damaged_config_names_the_line(cli, tmp_path: Path) -> None:
+    """The trainer reads config.yaml as analysis does: bad YAML is one line, no traceback."""
+    (tmp_path / "config.yaml").write_text("model:\n  name: resnet20\n  options: [\n")
+    code, _, err = cli("train", "--resume", str(tmp_path))
+    assert code == 2 and f"{tmp_path / 'config.yaml'}: not valid YAML at line" in err
+    assert "Traceback" not in err
+
+
 def test_resume_with_another_model_is_refused(tiny_data: Path, tmp_path: Path, cli) -> None:
     run = tmp_path / "run"
     run_reslab("train", *TINY, "--data", str(tiny_data), "--out", str(run), "--iterations", "2",

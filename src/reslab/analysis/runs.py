@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from reslab.errors import ReslabError
 from reslab.fileio import read_json
+from reslab.rundir import STATUSES, read_config, summary_status
 
 # The contract's record and summary keys (docs/design.md). Tests of the trainer and of the
 # fixtures here check real and synthetic run directories against the same sets.
@@ -60,7 +60,6 @@ SUMMARY_KEYS = frozenset(
         "status",
     }
 )
-STATUSES = ("finished", "interrupted", "diverged")
 # Written next to the contract's files by `reslab reproduce` and by compute_and_save_responses.
 REPRODUCE_FILE = "reproduce.json"
 RESPONSES_FILE = "responses.json"
@@ -136,8 +135,9 @@ class Run:
 
     @property
     def status(self) -> str:
-        """``finished``, ``interrupted``, ``diverged``, or ``unfinished`` (no summary yet)."""
-        return "unfinished" if self.summary is None else self.summary["status"]
+        """``finished``, ``interrupted``, ``diverged``, or ``unfinished`` (no summary yet):
+        the vocabulary of :mod:`reslab.rundir`."""
+        return summary_status(self.summary)
 
     @property
     def finished(self) -> bool:
@@ -189,7 +189,7 @@ class Run:
 def read_run(path: str | Path) -> Run:
     """Read the run directory ``path``."""
     path = Path(path)
-    config = _read_config(path)
+    config = read_config(path)
     summary = read_json(path / "summary.json", required=False)
     if summary is not None:
         _check_summary(path / "summary.json", summary)
@@ -251,24 +251,6 @@ def canonical_options(model: str, options: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # --- parsing ---------------------------------------------------------------------------
-
-
-def _read_config(path: Path) -> dict[str, Any]:
-    file = path / "config.yaml"
-    if not file.is_file():
-        raise ReslabError(f"{path}: not a run directory (no config.yaml)")
-    try:
-        config = yaml.safe_load(file.read_text())
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ReslabError(f"{file}: not valid YAML{where}") from None
-    if not isinstance(config, dict):
-        raise ReslabError(f"{file}: expected a mapping of configuration sections")
-    model = config.get("model")
-    if not isinstance(model, dict) or not isinstance(model.get("name"), str):
-        raise ReslabError(f"{file}: missing key model.name (the model the run trains)")
-    return config
 
 
 def _check_summary(file: Path, summary: dict[str, Any]) -> None:

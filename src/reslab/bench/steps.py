@@ -44,7 +44,7 @@ def bench_session(
     from reslab.models import get_entry
     from reslab.train.config import resolve
     from reslab.train.distributed import Dist
-    from reslab.train.loop import session_from_loaders
+    from reslab.train.session import session_from_loaders
 
     recipe = "imagenet-paper" if get_entry(name).family == "imagenet" else "cifar-paper"
     flags = {

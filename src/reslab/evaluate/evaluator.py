@@ -28,6 +28,7 @@ from reslab import jsonio
 from reslab.data import BadImage, Normalization, Source, open_source, read_image
 from reslab.data.imageset import subset_indices
 from reslab.data.loaders import default_workers
+from reslab.device import resolve_device
 from reslab.errors import DataError, OptionError
 from reslab.evaluate.metrics import Meter, confusion_matrix, per_class_accuracy, plot_confusion
 from reslab.evaluate.protocols import Protocol, make_protocol
@@ -36,19 +37,6 @@ from reslab.models import model_from_checkpoint
 
 Groups = list[tuple[Tensor, Tensor]]  # [(views uint8 (M, C, h, w), owner int64 (M,))]
 EVAL_FILE, CONFUSION_FILE = "eval.json", "confusion.png"
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda`` or ``cuda:N``."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise OptionError(f"--device must be auto, cpu or cuda; got {name!r}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise OptionError(f"--device {name} was asked for, but PyTorch sees no CUDA device")
-    return device
 
 
 @dataclass

@@ -18,8 +18,9 @@ import torch
 
 from reslab.data import BadImage, read_image
 from reslab.data.folder import hidden
+from reslab.device import resolve_device
 from reslab.errors import OptionError
-from reslab.evaluate.evaluator import Loaded, load_for_eval, resolve_device, score
+from reslab.evaluate.evaluator import Loaded, load_for_eval, score
 from reslab.evaluate.protocols import prediction_view
 
 IMAGE_SUFFIXES = frozenset(

@@ -27,12 +27,12 @@ from torch.optim.swa_utils import update_bn
 from reslab.checkpoint import save_atomic
 from reslab.data import DeviceLoader, Source, StreamingLoader, open_source
 from reslab.data.loaders import default_workers
+from reslab.device import resolve_device
 from reslab.errors import CheckpointError, DataError, OptionError
 from reslab.evaluate.evaluator import (
     Loaded,
     check_classes,
     load_for_eval,
-    resolve_device,
     run,
     test_batches,
 )

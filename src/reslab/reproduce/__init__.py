@@ -17,13 +17,24 @@ from reslab.reproduce.experiments import (
     get_experiment,
     plan,
 )
-from reslab.reproduce.runner import Outcome, reproduce, run_status
+from reslab.reproduce.runner import RunOutcome, reproduce, run_status
 
 __all__ = [
-    "BUDGETS", "EXPERIMENTS", "Budget", "Experiment", "Outcome", "PlannedRun", "Spec",
-    "get_budget", "get_experiment", "plan", "reproduce", "run_experiment", "run_status",
+    "BUDGETS",
+    "EXPERIMENTS",
+    "Budget",
+    "Experiment",
+    "PlannedRun",
+    "RunOutcome",
+    "Spec",
+    "get_budget",
+    "get_experiment",
+    "plan",
+    "reproduce",
+    "run_experiment",
+    "run_status",
     "write_table1",
-]  # fmt: skip
+]
 
 
 def run_experiment(
@@ -50,8 +61,15 @@ def run_experiment(
         raise OptionError(f"--seeds must be at least 1; got {seeds}")
     if not experiment.specs:  # Table 1 trains nothing
         return write_table1(out) if not dry_run else []
-    runs = plan(experiment, get_budget(budget), seeds=seeds, data=data, out=out,
-                with_1202=with_1202, sets=sets)  # fmt: skip
+    runs = plan(
+        experiment,
+        get_budget(budget),
+        seeds=seeds,
+        data=data,
+        out=out,
+        with_1202=with_1202,
+        sets=sets,
+    )
     if dry_run:
         return runs
     reproduce(experiment, runs, train=train, echo=echo)

@@ -15,8 +15,18 @@ from typing import Any
 from reslab.errors import unknown
 from reslab.paper import BUDGETS, FIG7, PLAINS, RESNET_1202, RESNETS, Budget
 
-__all__ = ["BUDGETS", "EXPERIMENTS", "RECIPE", "Budget", "Experiment", "PlannedRun", "Spec",
-           "get_budget", "get_experiment", "plan"]  # fmt: skip
+__all__ = [
+    "BUDGETS",
+    "EXPERIMENTS",
+    "RECIPE",
+    "Budget",
+    "Experiment",
+    "PlannedRun",
+    "Spec",
+    "get_budget",
+    "get_experiment",
+    "plan",
+]
 
 RECIPE = "cifar-paper"  # He et al. 2015, Sec. 4.2
 
@@ -49,20 +59,38 @@ def _specs(*models: str) -> tuple[Spec, ...]:
 EXPERIMENTS: dict[str, Experiment] = {
     e.name: e
     for e in (
-        Experiment("cifar10-table6", "Table 6: test error of ResNet-20 to 110 (1202 opt-in)",
-                   _specs(*RESNETS), _specs(RESNET_1202)),
-        Experiment("cifar10-fig6", "Fig. 6: training curves of plain nets and ResNets",
-                   _specs(*PLAINS, *RESNETS), _specs(RESNET_1202)),
-        Experiment("cifar10-fig7", "Fig. 7: standard deviations of the layer responses",
-                   _specs(*FIG7), responses=FIG7),
+        Experiment(
+            "cifar10-table6",
+            "Table 6: test error of ResNet-20 to 110 (1202 opt-in)",
+            _specs(*RESNETS),
+            _specs(RESNET_1202),
+        ),
+        Experiment(
+            "cifar10-fig6",
+            "Fig. 6: training curves of plain nets and ResNets",
+            _specs(*PLAINS, *RESNETS),
+            _specs(RESNET_1202),
+        ),
+        Experiment(
+            "cifar10-fig7",
+            "Fig. 7: standard deviations of the layer responses",
+            _specs(*FIG7),
+            responses=FIG7,
+        ),
         # The paper compares options A/B/C on ImageNet ResNet-34 (Table 3); on CIFAR-10 the
         # same comparison at ResNet-20 costs minutes instead of GPU-weeks.
-        Experiment("shortcuts", "Shortcut options A, B, C at ResNet-20 (paper: Table 3)",
-                   (Spec("resnet20"), Spec("resnet20", (("shortcut", "B"),)),
-                    Spec("resnet20", (("shortcut", "C"),)))),
+        Experiment(
+            "shortcuts",
+            "Shortcut options A, B, C at ResNet-20 (paper: Table 3)",
+            (
+                Spec("resnet20"),
+                Spec("resnet20", (("shortcut", "B"),)),
+                Spec("resnet20", (("shortcut", "C"),)),
+            ),
+        ),
         Experiment("imagenet-table1", "Table 1: the ImageNet architectures, from the zoo"),
     )
-}  # fmt: skip
+}
 
 
 @dataclass(frozen=True)
@@ -116,9 +144,14 @@ def plan(
     """Every run of ``experiment``: under ``OUT/BUDGET/SLUG-sSEED``, seeds 0..seeds-1."""
     specs = experiment.specs + (experiment.opt_in if with_1202 else ())
     return [
-        PlannedRun(spec, seed, budget, data, out / budget.name / f"{spec.slug}-s{seed}",
-                   budget.sets + tuple(f"model.options.{k}={v}" for k, v in spec.options)
-                   + sets)
+        PlannedRun(
+            spec,
+            seed,
+            budget,
+            data,
+            out / budget.name / f"{spec.slug}-s{seed}",
+            budget.sets + tuple(f"model.options.{k}={v}" for k, v in spec.options) + sets,
+        )
         for spec in specs
         for seed in range(seeds)
-    ]  # fmt: skip
+    ]

@@ -9,18 +9,17 @@ known. The result is written into the run directory as ``config.yaml``.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import types
 import typing
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
-from reslab.errors import OptionError, ReslabError, unknown
+from reslab.errors import OptionError, ReslabError
 from reslab.paper import CIFAR_ITERATIONS, CIFAR_MILESTONES
+from reslab.train.typed import build
 
 
 @dataclass(frozen=True)
@@ -167,16 +166,34 @@ def apply_sets(into: dict[str, Any], sets: typing.Sequence[str]) -> None:
 # the optimizer's and the schedule's values, where and how fast it runs, how often it logs.
 # Everything else (the model, the data and its order, the seed, the batch size, what the
 # optimizer, EMA and schedule state mean) is fixed for the life of a run.
-RESUMABLE = frozenset({
-    "schedule.iterations", "schedule.epochs", "schedule.milestones", "schedule.gamma",
-    "schedule.warmup_lr", "schedule.plateau_patience", "schedule.plateau_threshold",
-    "schedule.plateau_min_lr",
-    "optim.lr", "optim.momentum", "optim.nesterov", "optim.weight_decay",
-    "optim.label_smoothing",
-    "run.device", "run.log_every", "run.eval_every", "run.checkpoint_every", "run.tensorboard",
-    "model.compile", "model.channels_last", "model.checkpoint_activations",
-    "data.root", "data.workers", "data.eval_batch_size",
-})  # fmt: skip
+RESUMABLE = frozenset(
+    {
+        "schedule.iterations",
+        "schedule.epochs",
+        "schedule.milestones",
+        "schedule.gamma",
+        "schedule.warmup_lr",
+        "schedule.plateau_patience",
+        "schedule.plateau_threshold",
+        "schedule.plateau_min_lr",
+        "optim.lr",
+        "optim.momentum",
+        "optim.nesterov",
+        "optim.weight_decay",
+        "optim.label_smoothing",
+        "run.device",
+        "run.log_every",
+        "run.eval_every",
+        "run.checkpoint_every",
+        "run.tensorboard",
+        "model.compile",
+        "model.channels_last",
+        "model.checkpoint_activations",
+        "data.root",
+        "data.workers",
+        "data.eval_batch_size",
+    }
+)
 
 
 def changes(old: TrainConfig, new: TrainConfig) -> dict[str, tuple[Any, Any]]:
@@ -311,74 +328,15 @@ def _positive(key: str, value: float) -> None:
         raise OptionError(f"{key} must be positive; got {value}")
 
 
-# --- typed construction from plain dicts -------------------------------------------------
-
-
-def build(cls: type, data: Any, path: str = "") -> Any:
-    """``cls(**data)`` recursively, checking keys and value types; errors name the key."""
-    if not isinstance(data, dict):
-        raise OptionError(f"{path or 'config'} must be a mapping; got {data!r}")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in fields(cls)]
-    kwargs = {}
-    for key, value in data.items():
-        full = f"{path}.{key}" if path else str(key)
-        if key not in names:
-            raise unknown("config key", full, [f"{path}.{n}" if path else n for n in names])
-        kwargs[key] = _coerce(hints[key], value, full)
-    return cls(**kwargs)
-
-
-def _coerce(hint: Any, value: Any, key: str) -> Any:
-    if dataclasses.is_dataclass(hint):
-        return build(hint, value, key)
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        if len(inner) == 1:
-            return _coerce(inner[0], value, key)
-        for option in inner:  # the first member that takes the value
-            with contextlib.suppress(OptionError):
-                return _coerce(option, value, key)
-        raise OptionError(
-            f"{key} must be {' or '.join(_describe(a) for a in inner)}; got {value!r}"
-        )
-    if origin is Literal:
-        if value not in args:
-            allowed = ", ".join(repr(a) for a in args)
-            raise OptionError(f"{key} must be one of {allowed}; got {value!r}")
-        return value
-    if origin is tuple:
-        if not isinstance(value, list | tuple):
-            raise OptionError(f"{key} must be a list; got {value!r}")
-        return tuple(_coerce(args[0], v, f"{key}[{i}]") for i, v in enumerate(value))
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise OptionError(f"{key} must be a mapping; got {value!r}")
-        return dict(value)
-    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if hint is float and isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
-        with contextlib.suppress(ValueError):
-            return float(value)
-    if hint is Any or (isinstance(value, hint) and not (hint is int and isinstance(value, bool))):
-        return value
-    raise OptionError(f"{key} must be of type {hint.__name__}; got {value!r}")
-
-
-def _describe(hint: Any) -> str:
-    if typing.get_origin(hint) is Literal:
-        return " or ".join(repr(a) for a in typing.get_args(hint))
-    return getattr(hint, "__name__", str(hint))
-
-
 # A length or warm-up given in one unit replaces the recipe's value in the other unit
 # (the value that means "not given in this unit").
 _ALTERNATIVES = (("iterations", "epochs"), ("warmup_iterations", "warmup_fraction"))
-_UNSET: dict[str, Any] = {"iterations": None, "epochs": None, "warmup_iterations": 0,
-                          "warmup_fraction": 0.0}  # fmt: skip
+_UNSET: dict[str, Any] = {
+    "iterations": None,
+    "epochs": None,
+    "warmup_iterations": 0,
+    "warmup_fraction": 0.0,
+}
 
 
 def _merge_layer(into: dict[str, Any], layer: dict[str, Any]) -> None:

@@ -15,7 +15,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from reslab.errors import OptionError
+from reslab.device import resolve_device
 
 
 @dataclass(frozen=True)
@@ -38,11 +38,9 @@ def setup(device: str = "auto") -> Dist:
     """Join the process group when launched by torchrun; pick this process's device."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise OptionError("--device cuda was asked for, but PyTorch sees no CUDA device")
-    dev = torch.device("cuda", local_rank) if device == "cuda" else torch.device("cpu")
+    dev = resolve_device(device)
+    if dev.type == "cuda" and dev.index is None:  # one process per GPU under torchrun
+        dev = torch.device("cuda", local_rank)
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
     if world_size > 1 and not dist.is_initialized():

@@ -20,6 +20,7 @@ from typing import Any
 
 from reslab.errors import OptionError, ReslabError, ReslabWarning
 from reslab.fileio import previous_path
+from reslab.rundir import read_config
 from reslab.train.config import (
     RESUMABLE,
     Length,
@@ -29,7 +30,7 @@ from reslab.train.config import (
     from_dict,
     resolve,
 )
-from reslab.train.rundir import locked, read_config, remove_temporaries
+from reslab.train.rundir import locked, remove_temporaries
 
 DEFAULT_RECIPE = "cifar-paper"
 
@@ -61,8 +62,13 @@ def launch(
             raise OptionError(
                 "--config is for a new run; give changes to a resumed run as --set key=value"
             )
-        flags = {"model.name": model, "data.source": data, "run.seed": seed,
-                 "run.device": device, "recipe": recipe}  # fmt: skip
+        flags = {
+            "model.name": model,
+            "data.source": data,
+            "run.seed": seed,
+            "run.device": device,
+            "recipe": recipe,
+        }
         return _resume(resume, flags, sets, epochs, iterations, skip_bad=skip_bad, dry_run=dry_run)
     if out is None and not dry_run:
         raise OptionError("--out RUN_DIR is required (or --resume RUN_DIR)")
@@ -71,8 +77,13 @@ def launch(
         length = ("epochs", _positive("--epochs", epochs))
     elif iterations is not None:
         length = ("iterations", _positive("--iterations", iterations))
-    flags = {"model.name": model, "data.source": data, "run.seed": seed, "run.device": device,
-             "data.skip_bad": True if skip_bad else None}  # fmt: skip
+    flags = {
+        "model.name": model,
+        "data.source": data,
+        "run.seed": seed,
+        "run.device": device,
+        "data.skip_bad": True if skip_bad else None,
+    }
     config = resolve(recipe or DEFAULT_RECIPE, file=config_file, sets=sets, flags=flags)
     if dry_run:
         return _dry_run(config, length)
@@ -97,8 +108,12 @@ def _start(config: TrainConfig, out: Path, length: Length | None) -> dict[str, A
                 "another --out"
             )
         if state == "stranded" and _is_main():
-            warnings.warn(f"{out} holds a run that stopped before its first checkpoint; "
-                          "starting afresh in its place", ReslabWarning, stacklevel=3)  # fmt: skip
+            warnings.warn(
+                f"{out} holds a run that stopped before its first checkpoint; "
+                "starting afresh in its place",
+                ReslabWarning,
+                stacklevel=3,
+            )
             for name in ("metrics.jsonl", "summary.json", "amendments.jsonl"):
                 (out / name).unlink(missing_ok=True)
         _clean(out)
@@ -106,10 +121,16 @@ def _start(config: TrainConfig, out: Path, length: Length | None) -> dict[str, A
 
 
 def _resume(
-    run_dir: Path, flags: dict[str, Any], sets: Sequence[str], epochs, iterations, *,
-    skip_bad: bool = False, dry_run: bool = False,
-) -> dict[str, Any]:  # fmt: skip
-    from reslab.train.loop import train
+    run_dir: Path,
+    flags: dict[str, Any],
+    sets: Sequence[str],
+    epochs,
+    iterations,
+    *,
+    skip_bad: bool = False,
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    from reslab.train.loop import resume
 
     if not (run_dir / "config.yaml").is_file():
         raise ReslabError(f"{run_dir}: nothing to resume (not a run directory: no config.yaml)")
@@ -117,8 +138,10 @@ def _resume(
         saved = from_dict(read_config(run_dir))
         config = amended_config(run_dir, saved, flags, sets, epochs, iterations)
         if skip_bad and not config.data.skip_bad:
-            raise ReslabError(f"{run_dir} was made without --skip-bad; a resumed run keeps its "
-                              "data: start a new run with --skip-bad")  # fmt: skip
+            raise ReslabError(
+                f"{run_dir} was made without --skip-bad; a resumed run keeps its "
+                "data: start a new run with --skip-bad"
+            )
         if dry_run:
             return _dry_run(config, None)
         state = run_state(run_dir)
@@ -135,16 +158,23 @@ def _resume(
                     "apply to further training: also give a longer --iterations or --epochs"
                 )
             if _is_main():
-                warnings.warn(f"{run_dir} is finished ({summary.get('iterations')} "
-                              "iterations); nothing changed (train longer with --iterations "
-                              "or --epochs)", ReslabWarning, stacklevel=3)  # fmt: skip
+                warnings.warn(
+                    f"{run_dir} is finished ({summary.get('iterations')} "
+                    "iterations); nothing changed (train longer with --iterations "
+                    "or --epochs)",
+                    ReslabWarning,
+                    stacklevel=3,
+                )
             return summary
         if state == "stranded" and _is_main():
-            warnings.warn(f"{run_dir} stopped before its first checkpoint; training it from "
-                          "iteration 0 with its saved configuration", ReslabWarning,
-                          stacklevel=3)  # fmt: skip
+            warnings.warn(
+                f"{run_dir} stopped before its first checkpoint; training it from "
+                "iteration 0 with its saved configuration",
+                ReslabWarning,
+                stacklevel=3,
+            )
         _clean(run_dir)
-        return train(config, run_dir, resume=state != "stranded", saved=saved)
+        return resume(config, run_dir, saved=saved, from_checkpoint=state != "stranded")
 
 
 def amended_config(
@@ -157,15 +187,21 @@ def amended_config(
 ) -> TrainConfig:
     """The saved configuration with the changes a resume asks for; a change of a key
     outside :data:`RESUMABLE` is an error naming it."""
-    fixed = (("model.name", "--model", "model"), ("data.source", "--data", "data"),
-             ("run.seed", "--seed", "seed"), ("recipe", "--recipe", "recipe"))  # fmt: skip
+    fixed = (
+        ("model.name", "--model", "model"),
+        ("data.source", "--data", "data"),
+        ("run.seed", "--seed", "seed"),
+        ("recipe", "--recipe", "recipe"),
+    )
     for key, flag, what in fixed:
         value, section = flags.get(key), saved
         for part in key.split("."):
             section = getattr(section, part)
         if value is not None and value != section:
-            raise ReslabError(f"{run_dir} was made with {what} {section!r}; {flag} {value} "
-                              "differs (start a new run with another --out)")  # fmt: skip
+            raise ReslabError(
+                f"{run_dir} was made with {what} {section!r}; {flag} {value} "
+                "differs (start a new run with another --out)"
+            )
     data = saved.to_dict()
     apply_sets(data, sets)
     if flags.get("run.device") is not None:

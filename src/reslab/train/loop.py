@@ -1,71 +1,72 @@
-"""The training loop: ``train(config, run_dir)`` from first iteration to summary."""
+"""The training loop: :func:`train` starts a run and :func:`resume` continues one; both
+run it from its first (or its checkpoint's) iteration to the summary."""
 
 from __future__ import annotations
 
 import math
 import signal
 import time
-import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
-from reslab.checkpoint import load_checkpoint, unwrap
-from reslab.errors import CheckpointError, OptionError, ReslabError, ReslabWarning
-from reslab.evaluate.metrics import Meter
-from reslab.fileio import previous_path
+from reslab.errors import OptionError
+from reslab.meter import Meter
 from reslab.train import distributed
-from reslab.train.config import Length, TrainConfig, changes, finalize
+from reslab.train.config import Length, TrainConfig, changes
+from reslab.train.divergence import TrainingDiverged, check_evaluable, check_finite, diverged
 from reslab.train.progress import TrainProgress, run_header
 from reslab.train.rundir import RunDir, environment, truncate_metrics
-from reslab.train.runtime import precision_dtype, resolve_runtime
-from reslab.train.schedules import ScheduleEvents, lr_at, plateaued, warmup_applies
-from reslab.train.session import (
-    Session,
-    build_ema,
-    build_model,
-    build_optimizer,
-    restore,
-    save,
-    wrap_model,
-)
-from reslab.train.state import IntervalMeter, TrainState
+from reslab.train.schedules import ScheduleEvents, lr_at, plateaued
+from reslab.train.session import Session, build_session, latest_checkpoint, restore, save
+from reslab.train.state import IntervalMeter
 
 
-class TrainingDiverged(ReslabError):
-    """The loss, the weights (or BN statistics, or optimizer state) became NaN or infinite."""
+def train(config: TrainConfig, out: Path, *, length: Length | None = None) -> dict[str, Any]:
+    """Train a new run in ``out`` (or one that stopped before its first checkpoint, taken
+    over afresh); returns its summary."""
+    with _process(config) as dist:
+        return _run(build_session(config, dist, length), out, saved=None)
 
-    exit_code = 4  # docs/training.md, "Exit status"
 
-
-def train(
-    config: TrainConfig,
-    out: Path,
-    *,
-    resume: bool = False,
-    length: Length | None = None,
-    saved: TrainConfig | None = None,
+def resume(
+    config: TrainConfig, out: Path, *, saved: TrainConfig, from_checkpoint: bool = True
 ) -> dict[str, Any]:
-    """Train (or, with ``resume``, continue from its checkpoint) the run in ``out``; returns
-    its summary. ``saved``: the run's configuration before this ``--resume`` amended it
-    (``config``), for ``amendments.jsonl``."""
-    dist = distributed.setup(config.run.device)
-    run = None
-    try:
-        s = build_session(config, dist, length)
-        if resume:
-            restore(s, *_latest_checkpoint(out, s.device, warn=dist.main))
+    """Continue the run in ``out`` from its latest checkpoint (without ``from_checkpoint``:
+    a run that stopped before its first one, from iteration 0); returns its summary.
+    ``saved``: the run's configuration before this ``--resume`` amended it (``config``),
+    for ``amendments.jsonl``."""
+    with _process(config) as dist:
+        s = build_session(config, dist, None)
+        if from_checkpoint:
+            restore(s, *latest_checkpoint(out, s.device, warn=dist.main))
         if s.state.iteration > s.config.schedule.iterations:
             raise OptionError(
                 f"{out} is at iteration {s.state.iteration}; a length of "
                 f"{s.config.schedule.iterations} iterations would end before it"
             )
-        if dist.main and saved is not None:
+        if dist.main:
             truncate_metrics(out, s.state.iteration)
-        run = RunDir(out, tensorboard=s.config.run.tensorboard) if dist.main else None
+        return _run(s, out, saved=saved)
+
+
+@contextmanager
+def _process(config: TrainConfig) -> Iterator[distributed.Dist]:
+    """This process's place in the run (its rank and device), for the run's duration."""
+    dist = distributed.setup(config.run.device)
+    try:
+        yield dist
+    finally:
+        distributed.teardown()
+
+
+def _run(s: Session, out: Path, *, saved: TrainConfig | None) -> dict[str, Any]:
+    """Train ``s`` to its end, writing the run directory (on the main rank)."""
+    run = RunDir(out, tensorboard=s.config.run.tensorboard) if s.dist.main else None
+    try:
         if run is not None:
             _write_config(s, run, saved)
         summary = _loop(s, run, out)
@@ -74,35 +75,19 @@ def train(
         return summary
     except TrainingDiverged as err:
         if run is not None:
-            run.write_summary({"status": "diverged", "model": s.config.model.name,
-                               "recipe": s.config.recipe, "iterations": s.state.iteration,
-                               "message": str(err)})  # fmt: skip
+            run.write_summary(
+                {
+                    "status": "diverged",
+                    "model": s.config.model.name,
+                    "recipe": s.config.recipe,
+                    "iterations": s.state.iteration,
+                    "message": str(err),
+                }
+            )
         raise
     finally:
         if run is not None:
             run.close()
-        distributed.teardown()
-
-
-def _latest_checkpoint(out: Path, device: torch.device, *, warn: bool) -> tuple[dict, Path]:
-    """``checkpoints/latest.pt``, or, when it is damaged or gone, the one before it
-    (``latest.prev.pt``) with a warning: the run then repeats the iterations between them."""
-    latest = out / "checkpoints" / "latest.pt"
-    prev = previous_path(latest)
-    try:
-        return load_checkpoint(latest, map_location=device), latest
-    except CheckpointError as err:
-        if not prev.is_file():
-            raise
-        problem = err
-    try:
-        ckpt = load_checkpoint(prev, map_location=device)
-    except CheckpointError as err:
-        raise CheckpointError(f"{problem}; and the previous checkpoint: {err}") from None
-    if warn:
-        warnings.warn(f"{problem}; resuming from {prev} (iteration {ckpt.get('iteration')}) "
-                      "instead", ReslabWarning, stacklevel=3)  # fmt: skip
-    return ckpt, prev
 
 
 def _write_config(s: Session, run: RunDir, saved: TrainConfig | None) -> None:
@@ -115,67 +100,18 @@ def _write_config(s: Session, run: RunDir, saved: TrainConfig | None) -> None:
     changed = changes(saved, s.config) if saved is not None else {}
     if changed:
         run.write_config(s.config.to_dict(), None)
-        run.append_amendment({
-            "iteration": s.state.iteration, "time": env["started"], "command": env["command"],
-            "changes": {k: {"from": a, "to": b} for k, (a, b) in changed.items()},
-        })  # fmt: skip
-
-
-def build_session(config: TrainConfig, dist: distributed.Dist, length: Length | None) -> Session:
-    return session_from_loaders(config, dist, build_loaders(config, dist), length)
-
-
-def build_loaders(config: TrainConfig, dist: distributed.Dist):
-    from reslab.data import LoaderSpec, make_loaders, open_source
-
-    d = config.data
-    source = open_source(d.source, root=Path(d.root) if d.root else None, skip_bad=d.skip_bad)
-    spec = LoaderSpec(
-        batch_size=config.optim.batch_size,
-        device=dist.device,
-        seed=config.run.seed,
-        normalization_kind=d.normalization,
-        val_split=d.val_split,
-        augment=d.augment,
-        train_subset_per_class=d.train_subset_per_class,
-        test_subset_per_class=d.test_subset_per_class,
-        rank=dist.rank,
-        world_size=dist.world_size,
-        channels_last=config.model.channels_last,
-        eval_batch_size=d.eval_batch_size,
-        workers=d.workers,
-        color_pca=d.color_pca,
-        pad_value=d.pad_value,
-    )
-    return make_loaders(source, spec)
-
-
-def session_from_loaders(
-    config: TrainConfig, dist: distributed.Dist, loaders: Any, length: Length | None = None
-) -> Session:
-    """The model, optimizer and state that train on ``loaders`` (a ``reslab.data.Loaders``);
-    ``reslab bench`` builds its sessions here too, so that it times the trainer's own step."""
-    torch.manual_seed(config.run.seed)  # the same initial weights on every rank
-    if dist.device.type == "cuda":
-        # Input shapes are fixed: let cuDNN time its algorithms once and keep the fastest.
-        torch.backends.cudnn.benchmark = True
-    config = resolve_runtime(finalize(config, len(loaders.train), length), dist.device)
-    model = build_model(config, len(loaders.classes), loaders.in_chans, dist)
-    ema = build_ema(model, config.optim.ema_decay)
-    fp16 = precision_dtype(config.run.precision) is torch.float16
-    warming = warmup_applies(config.schedule, model.depth)
-    state = TrainState(events=ScheduleEvents(warmup_end=None if warming else 0))
-    return Session(
-        config=config, dist=dist, loaders=loaders, model=wrap_model(model, config, dist),
-        optimizer=build_optimizer(model, config),
-        scaler=torch.amp.GradScaler(dist.device.type) if fp16 else None, ema=ema,
-        criterion=nn.CrossEntropyLoss(label_smoothing=config.optim.label_smoothing),
-        state=state, meter=IntervalMeter.zeros(dist.device),
-    )  # fmt: skip
+        run.append_amendment(
+            {
+                "iteration": s.state.iteration,
+                "time": env["started"],
+                "command": env["command"],
+                "changes": {k: {"from": a, "to": b} for k, (a, b) in changed.items()},
+            }
+        )
 
 
 def _loop(s: Session, run: RunDir | None, out: Path) -> dict[str, Any]:
-    cfg, st, clock = s.config, s.state, _Clock(s.state.wall_s)
+    cfg, st, clock = s.config, s.state, _Clock(s)
     total, ipe = cfg.schedule.iterations, s.iters_per_epoch
     eval_every = cfg.run.eval_every or ipe
     status = "finished"
@@ -202,49 +138,50 @@ def _loop(s: Session, run: RunDir | None, out: Path) -> dict[str, Any]:
                 st.iteration += 1
                 it = st.iteration
                 if it % cfg.run.log_every == 0 or it == total:
-                    s.meter.seconds += clock.lap()
-                    st.wall_s = clock.total()
+                    clock.settle()
                     _log_train(s, run, lr, progress)
                 if it % eval_every == 0 or it == total:
-                    s.meter.seconds += clock.lap()
-                    _evaluate_and_track(s, run, progress)
-                    s.model.train()
-                    clock.skip()  # evaluation time is not training time
+                    with clock.paused():
+                        _evaluate_and_track(s, run, progress)
+                        s.model.train()
                 if it % cfg.run.checkpoint_every == 0 or it % eval_every == 0 or it == total:
-                    s.meter.seconds += clock.lap()
-                    st.wall_s = clock.total()
-                    _checkpoint(s, run, out, x, y)
-                    clock.skip()
+                    with clock.paused():
+                        _checkpoint(s, run, out, x, y)
                 if _should_stop(s, stop):
                     status = "interrupted"
-                    st.wall_s = clock.total()
+                    clock.settle()
                     _checkpoint(s, run, out, x, y)
                     break
                 if it == total:
                     break
                 progress.update(it)
-    st.wall_s = clock.total()
+    clock.settle()
     if status == "finished" and run is not None:  # the weights the summary reports
         save(s, run.ckpt_dir / "final.pt", with_train_state=False, weights=s.eval_model)
     return _summary(s, status)
 
 
 class _Clock:
-    """Wall time of the run over all its sessions, and training-only laps."""
+    """The run's wall time over all its sessions (``state.wall_s``), and the training-only
+    time of the current logging interval (``meter.seconds``, for its images/s)."""
 
-    def __init__(self, before: float) -> None:
-        self.before, self.start = before, time.monotonic()
-        self.lap_start = self.start
+    def __init__(self, s: Session) -> None:
+        self.s, self.before = s, s.state.wall_s
+        self.start = self.lap_start = time.monotonic()
 
-    def total(self) -> float:
-        return self.before + time.monotonic() - self.start
-
-    def lap(self) -> float:
+    def settle(self) -> None:
+        """Credit the time since the last lap to the interval and update the wall time."""
         now = time.monotonic()
-        lap, self.lap_start = now - self.lap_start, now
-        return lap
+        self.s.meter.seconds += now - self.lap_start
+        self.lap_start = now
+        self.s.state.wall_s = self.before + now - self.start
 
-    def skip(self) -> None:
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Around work that is not training (evaluation, checkpoints): it counts in the
+        wall time, in no interval."""
+        self.settle()
+        yield
         self.lap_start = time.monotonic()
 
 
@@ -274,15 +211,20 @@ def _log_train(s: Session, run: RunDir | None, lr: float, progress: TrainProgres
     loss_sum, misses, samples = _interval_sums(s).tolist()
     loss, err = loss_sum / samples, 100.0 * misses / samples
     if not math.isfinite(loss):
-        raise _diverged(s, f"the training loss became {loss} at iteration {st.iteration}")
+        raise diverged(s, f"the training loss became {loss} at iteration {st.iteration}")
     st.last_train_err = err
     if st.events.warmup_end is None and err < s.config.schedule.warmup_until_err:
         st.events = ScheduleEvents(st.iteration, st.events.drops)  # the paper's 110-layer rule
     record = {
-        "kind": "train", "iteration": st.iteration, "epoch": st.iteration / s.iters_per_epoch,
-        "lr": lr, "train_loss": loss, "train_top1_err": err,
-        "images_per_s": samples / max(m.seconds, 1e-9), "elapsed_s": st.wall_s,
-    }  # fmt: skip
+        "kind": "train",
+        "iteration": st.iteration,
+        "epoch": st.iteration / s.iters_per_epoch,
+        "lr": lr,
+        "train_loss": loss,
+        "train_top1_err": err,
+        "images_per_s": samples / max(m.seconds, 1e-9),
+        "elapsed_s": st.wall_s,
+    }
     if run is not None:
         run.log(record)
     progress.update(st.iteration, record, record=True)
@@ -300,67 +242,7 @@ def _interval_sums(s: Session) -> torch.Tensor:
             torch.tensor(float(m.samples), dtype=torch.float64, device=s.device),
         ]
     )
-    return distributed.all_reduce_sum(local)  # fmt: skip
-
-
-def _diverged(s: Session, what: str) -> TrainingDiverged:
-    return TrainingDiverged(f"{what}; {_kept_checkpoint(s)}")
-
-
-def _kept_checkpoint(s: Session) -> str:
-    if s.last_saved is None:
-        return ("no checkpoint was written yet (start again with a lower learning rate: "
-                "reslab train --resume RUN_DIR --set optim.lr=...)")  # fmt: skip
-    return (f"the last good checkpoint (iteration {s.last_saved}) is kept in "
-            "checkpoints/latest.pt (continue with a lower learning rate: reslab train "
-            "--resume RUN_DIR --set optim.lr=..., or warm up)")  # fmt: skip
-
-
-def _nonfinite_tensor(s: Session) -> str | None:
-    """The name of the first parameter, buffer (BN running statistics) or optimizer state
-    tensor that holds a NaN or an infinity, on any rank; None when all are finite."""
-    named = [*unwrap(s.model).named_parameters(), *unwrap(s.model).named_buffers()]
-    if s.ema is not None:
-        named += [(f"ema.{k}", t) for k, t in s.ema.module.state_dict().items()]
-    for i, state in enumerate(s.optimizer.state.values()):
-        named += [(f"optimizer.state[{i}].{k}", t) for k, t in state.items()
-                  if torch.is_tensor(t)]  # fmt: skip
-    named = [(k, t) for k, t in named if t.is_floating_point()]
-    finite = torch.stack([torch.isfinite(t).all() for _, t in named])  # one host sync
-    bad = not bool(finite.all())
-    if not distributed.any_rank(bad, s.device):
-        return None
-    if not bad:
-        return "a tensor on another rank"
-    return named[int((~finite).nonzero()[0])][0]
-
-
-def _check_finite(s: Session) -> None:
-    """Refuse to save non-finite weights: they are divergence, even when the loss of the
-    last interval was still finite (a huge step makes BN's running_var overflow)."""
-    name = _nonfinite_tensor(s)
-    if name is not None:
-        raise _diverged(s, f"{name} became non-finite by iteration {s.state.iteration}")
-
-
-@torch.no_grad()
-def _check_evaluable(s: Session, x: torch.Tensor, y: torch.Tensor) -> None:
-    """The weights to be saved must give a finite loss in evaluation mode, on the last
-    training batch: finite but huge BN running statistics (a step far too large) make
-    every evaluation NaN while the training loss, on batch statistics, stays finite."""
-    models = [unwrap(s.model), *([s.ema.module] if s.ema is not None else [])]
-    losses = []
-    for model in models:
-        was_training = model.training
-        model.eval()
-        with s.autocast():
-            logits = model(x)
-        model.train(was_training)
-        losses.append(s.criterion(logits.float(), y))
-    bad = not bool(torch.isfinite(torch.stack(losses)).all())
-    if distributed.any_rank(bad, s.device):
-        raise _diverged(s, f"the weights of iteration {s.state.iteration} give a non-finite "
-                           "loss in evaluation mode (BN statistics out of range)")  # fmt: skip
+    return distributed.all_reduce_sum(local)
 
 
 @torch.no_grad()
@@ -378,14 +260,22 @@ def evaluate_split(s: Session, split: str) -> dict[str, float]:
 
 def _evaluate_and_track(s: Session, run: RunDir | None, progress: TrainProgress) -> None:
     st, cfg = s.state, s.config
-    results = {split: evaluate_split(s, split) for split in ("val", "test")
-               if getattr(s.loaders, split) is not None}  # fmt: skip
+    results = {
+        split: evaluate_split(s, split)
+        for split in ("val", "test")
+        if getattr(s.loaders, split) is not None
+    }
     for split, r in results.items():
         if not math.isfinite(r["loss"]):
-            raise _diverged(s, f"the {split} loss became {r['loss']} at iteration {st.iteration}")
+            raise diverged(s, f"the {split} loss became {r['loss']} at iteration {st.iteration}")
     for split, r in results.items():
-        record = {"kind": "eval", "iteration": st.iteration,
-                  "epoch": st.iteration / s.iters_per_epoch, "split": split, **r}  # fmt: skip
+        record = {
+            "kind": "eval",
+            "iteration": st.iteration,
+            "epoch": st.iteration / s.iters_per_epoch,
+            "split": split,
+            **r,
+        }
         if run is not None:
             run.log(record)
     s.last_eval = (st.iteration, results)
@@ -395,7 +285,7 @@ def _evaluate_and_track(s: Session, run: RunDir | None, progress: TrainProgress)
     if watched < st.best_err:
         st.best_err, st.best_iteration = watched, st.iteration
         st.test_err_at_best = results["test"]["top1_err"]
-        _check_finite(s)
+        check_finite(s)
         if run is not None:
             save(s, run.ckpt_dir / "best.pt", with_train_state=False, weights=s.eval_model)
     if cfg.schedule.kind == "plateau":
@@ -403,8 +293,10 @@ def _evaluate_and_track(s: Session, run: RunDir | None, progress: TrainProgress)
         if plateaued(st.plateau_errors, cfg.schedule):
             st.events = ScheduleEvents(st.events.warmup_end, (*st.events.drops, st.iteration))
             st.plateau_errors = []
-            progress.note(f"error plateaued: learning rate x{cfg.schedule.gamma} from "
-                          f"iteration {st.iteration}")  # fmt: skip
+            progress.note(
+                f"error plateaued: learning rate x{cfg.schedule.gamma} from "
+                f"iteration {st.iteration}"
+            )
 
 
 def _checkpoint(
@@ -414,10 +306,11 @@ def _checkpoint(
     # the last good checkpoint.
     sums = _interval_sums(s)  # every rank's share: the checkpoint holds the whole interval
     if not bool(torch.isfinite(sums[0])):
-        raise _diverged(s, f"the training loss became non-finite before iteration "
-                           f"{s.state.iteration}")  # fmt: skip
-    _check_finite(s)
-    _check_evaluable(s, x, y)
+        raise diverged(
+            s, f"the training loss became non-finite before iteration {s.state.iteration}"
+        )
+    check_finite(s)
+    check_evaluable(s, x, y)
     if run is not None:
         run.flush()
         save(s, run.ckpt_dir / "latest.pt", interval=sums.tolist())
@@ -457,8 +350,11 @@ def _summary(s: Session, status: str) -> dict[str, Any]:
     if s.last_eval is not None and s.last_eval[0] == st.iteration:
         final = s.last_eval[1]
     else:  # interrupted between evaluations
-        final = {split: evaluate_split(s, split) for split in ("val", "test")
-                 if getattr(s.loaders, split) is not None}  # fmt: skip
+        final = {
+            split: evaluate_split(s, split)
+            for split in ("val", "test")
+            if getattr(s.loaders, split) is not None
+        }
     has_val = "val" in final
     return {
         "model": cfg.model.name,

@@ -15,12 +15,10 @@ def plan_lines(config: TrainConfig, length: Length | None) -> list[str]:
     import torch
 
     from reslab.models import count_params, create_model
-    from reslab.train.distributed import Dist
-    from reslab.train.loop import build_loaders
     from reslab.train.schedules import describe_schedule
-    from reslab.train.session import model_options
+    from reslab.train.session import cpu_loaders, model_options
 
-    loaders = build_loaders(config, Dist(0, 1, 0, torch.device("cpu")))
+    loaders = cpu_loaders(config)
     ipe = len(loaders.train)
     final = finalize(config, ipe, length)
     with torch.device("meta"):
@@ -41,6 +39,8 @@ def plan_lines(config: TrainConfig, length: Length | None) -> list[str]:
         f"{final.run.checkpoint_every:,}",
     ]
     if final.run.precision == "auto" or final.model.compile == "auto":
-        lines.append("# run.precision / model.compile 'auto' are resolved for the device when "
-                     "the run starts; its config.yaml records the choice")  # fmt: skip
+        lines.append(
+            "# run.precision / model.compile 'auto' are resolved for the device when "
+            "the run starts; its config.yaml records the choice"
+        )
     return lines

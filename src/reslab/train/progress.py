@@ -21,10 +21,13 @@ from rich.text import Text
 
 # Line-2 fields in order of priority: the first ones are kept on the narrowest terminals.
 _FIELDS = (
-    ("test_top1_err", "test", ".2f"), ("train_top1_err", "err", ".2f"),
-    ("train_loss", "loss", ".3f"), ("lr", "lr", ".4g"), ("val_top1_err", "val", ".2f"),
+    ("test_top1_err", "test", ".2f"),
+    ("train_top1_err", "err", ".2f"),
+    ("train_loss", "loss", ".3f"),
+    ("lr", "lr", ".4g"),
+    ("val_top1_err", "val", ".2f"),
     ("images_per_s", "img/s", ".0f"),
-)  # fmt: skip
+)
 
 
 def _fields(metrics: dict[str, Any]) -> list[str]:

@@ -21,11 +21,26 @@ RECIPES: dict[str, dict[str, Any]] = {
     "cifar-paper": {
         "description": "The paper's CIFAR protocol (Sec. 4.2): 64k iterations, lr /10 at 32k, 48k.",
         "data": {"normalization": "per_pixel_mean", "augment": True},
-        "optim": {"lr": 0.1, "momentum": 0.9, "nesterov": False, "weight_decay": 1e-4,
-                  "batch_size": 128, "label_smoothing": 0.0, "ema_decay": None},
-        "schedule": {"kind": "steps", "iterations": CIFAR_ITERATIONS, "epochs": None,
-                     "milestones": list(CIFAR_MILESTONES), "gamma": 0.1, "warmup": "until_error",
-                     "warmup_lr": 0.01, "warmup_until_err": 80.0, "warmup_min_depth": 110},
+        "optim": {
+            "lr": 0.1,
+            "momentum": 0.9,
+            "nesterov": False,
+            "weight_decay": 1e-4,
+            "batch_size": 128,
+            "label_smoothing": 0.0,
+            "ema_decay": None,
+        },
+        "schedule": {
+            "kind": "steps",
+            "iterations": CIFAR_ITERATIONS,
+            "epochs": None,
+            "milestones": list(CIFAR_MILESTONES),
+            "gamma": 0.1,
+            "warmup": "until_error",
+            "warmup_lr": 0.01,
+            "warmup_until_err": 80.0,
+            "warmup_min_depth": 110,
+        },
         "run": {"log_every": 50, "eval_every": 0, "checkpoint_every": 1000},
     },
     # He et al. 2016 (Identity Mappings), Appendix: the 2015 CIFAR protocol, but every run
@@ -33,8 +48,12 @@ RECIPES: dict[str, dict[str, Any]] = {
     "cifar-preact-paper": {
         "description": "2016 paper's CIFAR protocol: cifar-paper + lr 0.01 for the first 400 its.",
         "base": "cifar-paper",
-        "schedule": {"warmup": "constant", "warmup_iterations": 400, "warmup_lr": 0.01,
-                     "warmup_min_depth": 0},
+        "schedule": {
+            "warmup": "constant",
+            "warmup_iterations": 400,
+            "warmup_lr": 0.01,
+            "warmup_min_depth": 0,
+        },
     },
     # He et al. 2015, Sec. 3.4: batch 256, lr 0.1 divided by 10 when the error plateaus,
     # up to 60e4 iterations, weight decay 1e-4, momentum 0.9, no dropout; scale augmentation
@@ -45,13 +64,31 @@ RECIPES: dict[str, dict[str, Any]] = {
     # fb.resnet.torch and torchvision do: a departure, docs/departures.md).
     "imagenet-paper": {
         "description": "The paper's ImageNet protocol (Sec. 3.4): lr /10 on plateaus, 600k its.",
-        "data": {"normalization": "per_pixel_mean", "augment": True, "color_pca": True,
-                 "eval_batch_size": 250},
-        "optim": {"lr": 0.1, "momentum": 0.9, "nesterov": False, "weight_decay": 1e-4,
-                  "batch_size": 256, "label_smoothing": 0.0, "ema_decay": None},
-        "schedule": {"kind": "plateau", "iterations": 600_000, "epochs": None, "milestones": [],
-                     "gamma": 0.1, "warmup": "none", "plateau_patience": 3,
-                     "plateau_threshold": 0.1},
+        "data": {
+            "normalization": "per_pixel_mean",
+            "augment": True,
+            "color_pca": True,
+            "eval_batch_size": 250,
+        },
+        "optim": {
+            "lr": 0.1,
+            "momentum": 0.9,
+            "nesterov": False,
+            "weight_decay": 1e-4,
+            "batch_size": 256,
+            "label_smoothing": 0.0,
+            "ema_decay": None,
+        },
+        "schedule": {
+            "kind": "plateau",
+            "iterations": 600_000,
+            "epochs": None,
+            "milestones": [],
+            "gamma": 0.1,
+            "warmup": "none",
+            "plateau_patience": 3,
+            "plateau_threshold": 0.1,
+        },
         "run": {"log_every": 100, "eval_every": 5_000, "checkpoint_every": 2_500},
     },
     # The fixed-milestone variant common in re-implementations (e.g. fb.resnet.torch):
@@ -67,26 +104,52 @@ RECIPES: dict[str, dict[str, Any]] = {
     "cifar-quick": {
         "description": "Not the paper: 7 epochs, one-cycle, Nesterov, label smoothing (CPU demo).",
         "data": {"normalization": "per_channel", "augment": True},
-        "optim": {"lr": 0.2, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4,
-                  "batch_size": 128, "label_smoothing": 0.1, "ema_decay": None},
-        "schedule": {"kind": "onecycle", "iterations": None, "epochs": 7, "milestones": [],
-                     # 15 % of the run: 410 of CIFAR-10's 2,730 iterations (it was a fixed
-                     # 350, which outlasted runs on small datasets).
-                     "warmup": "linear", "warmup_fraction": 0.15},
+        "optim": {
+            "lr": 0.2,
+            "momentum": 0.9,
+            "nesterov": True,
+            "weight_decay": 5e-4,
+            "batch_size": 128,
+            "label_smoothing": 0.1,
+            "ema_decay": None,
+        },
+        "schedule": {
+            "kind": "onecycle",
+            "iterations": None,
+            "epochs": 7,
+            "milestones": [],
+            # 15 % of the run: 410 of CIFAR-10's 2,730 iterations (it was a fixed
+            # 350, which outlasted runs on small datasets).
+            "warmup": "linear",
+            "warmup_fraction": 0.15,
+        },
         "run": {"log_every": 25, "eval_every": 0, "checkpoint_every": 250},
     },
     # Not the paper: the same ingredients at 30 epochs with cosine decay and EMA weights.
     "cifar-fast": {
         "description": "Not the paper: 30 epochs, cosine, Nesterov, label smoothing, EMA.",
         "data": {"normalization": "per_channel", "augment": True},
-        "optim": {"lr": 0.2, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4,
-                  "batch_size": 256, "label_smoothing": 0.1, "ema_decay": 0.999},
-        "schedule": {"kind": "cosine", "iterations": None, "epochs": 30, "milestones": [],
-                     # 7 % of the run: 410 of CIFAR-10's 5,850 iterations (a fixed 400 before).
-                     "warmup": "linear", "warmup_fraction": 0.07},
+        "optim": {
+            "lr": 0.2,
+            "momentum": 0.9,
+            "nesterov": True,
+            "weight_decay": 5e-4,
+            "batch_size": 256,
+            "label_smoothing": 0.1,
+            "ema_decay": 0.999,
+        },
+        "schedule": {
+            "kind": "cosine",
+            "iterations": None,
+            "epochs": 30,
+            "milestones": [],
+            # 7 % of the run: 410 of CIFAR-10's 5,850 iterations (a fixed 400 before).
+            "warmup": "linear",
+            "warmup_fraction": 0.07,
+        },
         "run": {"log_every": 50, "eval_every": 0, "checkpoint_every": 500},
     },
-}  # fmt: skip
+}
 
 
 def recipe_overrides(name: str) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The run directory: config, environment, metrics, summary (see docs/design.md)."""
+"""Writing the run directory: config, environment, metrics, summary (see docs/design.md);
+its readers share :mod:`reslab.rundir`."""
 
 from __future__ import annotations
 
@@ -69,9 +70,12 @@ def _cpu_name() -> str:
 def _git_commit() -> str | None:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
             cwd=Path(__file__).parent,
-        )  # fmt: skip
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() or None
@@ -161,12 +165,17 @@ def truncate_metrics(path: Path, iteration: int) -> None:
             at = record["iteration"]
         except (json.JSONDecodeError, TypeError, KeyError) as err:
             if number == len(lines):
-                warnings.warn(f"{metrics}:{number}: dropped a torn last line (the run died "
-                              "while writing it)", ReslabWarning, stacklevel=2)  # fmt: skip
+                warnings.warn(
+                    f"{metrics}:{number}: dropped a torn last line (the run died while writing it)",
+                    ReslabWarning,
+                    stacklevel=2,
+                )
                 break
             reason = err.msg if isinstance(err, json.JSONDecodeError) else "no 'iteration'"
-            raise ReslabError(f"{metrics}:{number}: not a metrics record ({reason}); fix "
-                              "or delete the line, then resume again") from None  # fmt: skip
+            raise ReslabError(
+                f"{metrics}:{number}: not a metrics record ({reason}); fix "
+                "or delete the line, then resume again"
+            ) from None
         if at <= iteration:
             kept.append(line)
     write_text(metrics, "".join(f"{line}\n" for line in kept))
@@ -205,10 +214,3 @@ def remove_temporaries(path: Path) -> None:
     call while holding :func:`locked`."""
     for folder in (path, path / "checkpoints"):
         remove_stale_temporaries(folder)
-
-
-def read_config(path: Path) -> dict[str, Any]:
-    file = path / "config.yaml"
-    if not file.is_file():
-        raise ReslabError(f"{path}: not a run directory (no config.yaml)")
-    return yaml.safe_load(file.read_text())

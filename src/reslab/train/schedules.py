@@ -78,8 +78,10 @@ def describe_schedule(
         who = f"models of {s.warmup_min_depth}+ layers" if s.warmup_min_depth else "all models"
         if depth is not None:
             who += " (this one)" if depth >= s.warmup_min_depth else f" (not this one: {depth})"
-        lines.append(f"warm-up: lr {s.warmup_lr:g} until the training error is below "
-                     f"{s.warmup_until_err:g} %, for {who}")  # fmt: skip
+        lines.append(
+            f"warm-up: lr {s.warmup_lr:g} until the training error is below "
+            f"{s.warmup_until_err:g} %, for {who}"
+        )
     elif s.warmup == "linear":
         start = s.warmup_iterations
         lines.append(f"warm-up: iterations 0-{start - 1:,}: lr rises linearly to {base_lr:g}")
@@ -90,12 +92,15 @@ def describe_schedule(
                 lr = lr_at(a, s, base_lr, ScheduleEvents())
                 lines.append(f"iterations {a:,}-{b - 1:,}: lr {lr:.4g}")
     elif s.kind == "plateau":
-        lines.append(f"iterations {start:,}-{total - 1:,}: lr {base_lr:g}, x{s.gamma:g} after "
-                     f"{s.plateau_patience} evaluations without a {s.plateau_threshold:g}-point "
-                     f"gain (at least {s.plateau_min_lr:g})")  # fmt: skip
+        lines.append(
+            f"iterations {start:,}-{total - 1:,}: lr {base_lr:g}, x{s.gamma:g} after "
+            f"{s.plateau_patience} evaluations without a {s.plateau_threshold:g}-point "
+            f"gain (at least {s.plateau_min_lr:g})"
+        )
     else:
         shape = "cosine" if s.kind == "cosine" else "linear"
         end = lr_at(total - 1, s, base_lr, ScheduleEvents())
-        lines.append(f"iterations {start:,}-{total - 1:,}: lr {base_lr:g} -> {end:.3g} "
-                     f"({shape} decay)")  # fmt: skip
+        lines.append(
+            f"iterations {start:,}-{total - 1:,}: lr {base_lr:g} -> {end:.3g} ({shape} decay)"
+        )
     return lines

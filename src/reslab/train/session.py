@@ -1,8 +1,10 @@
-"""Everything a training run holds, built from a finalized configuration."""
+"""Everything a training run holds: building it from a configuration (loaders, model,
+optimizer, state), and saving and restoring it through checkpoints."""
 
 from __future__ import annotations
 
 import contextlib
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,12 +13,14 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from reslab.checkpoint import FORMAT, VERSION, save_atomic, unwrap
-from reslab.errors import CheckpointError, OptionError
+from reslab.checkpoint import FORMAT, VERSION, load_checkpoint, previous_path, save_atomic, unwrap
+from reslab.errors import CheckpointError, OptionError, ReslabWarning
 from reslab.models import create_model
-from reslab.train.config import TrainConfig
+from reslab.rundir import read_config
+from reslab.train.config import Length, TrainConfig, finalize, from_dict
 from reslab.train.distributed import Dist, convert_sync_batchnorm
-from reslab.train.runtime import precision_dtype
+from reslab.train.runtime import precision_dtype, resolve_runtime
+from reslab.train.schedules import ScheduleEvents, warmup_applies
 from reslab.train.state import IntervalMeter, TrainState, rng_state, set_rng_state
 
 
@@ -54,6 +58,78 @@ class Session:
         if dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=dtype)
+
+
+# --- building -------------------------------------------------------------------------
+
+
+def build_session(config: TrainConfig, dist: Dist, length: Length | None) -> Session:
+    """The session of a run: its loaders, model, optimizer and fresh state."""
+    return session_from_loaders(config, dist, build_loaders(config, dist), length)
+
+
+def build_loaders(config: TrainConfig, dist: Dist):
+    from reslab.data import LoaderSpec, make_loaders, open_source
+
+    d = config.data
+    source = open_source(d.source, root=Path(d.root) if d.root else None, skip_bad=d.skip_bad)
+    spec = LoaderSpec(
+        batch_size=config.optim.batch_size,
+        device=dist.device,
+        seed=config.run.seed,
+        normalization_kind=d.normalization,
+        val_split=d.val_split,
+        augment=d.augment,
+        train_subset_per_class=d.train_subset_per_class,
+        test_subset_per_class=d.test_subset_per_class,
+        rank=dist.rank,
+        world_size=dist.world_size,
+        channels_last=config.model.channels_last,
+        eval_batch_size=d.eval_batch_size,
+        workers=d.workers,
+        color_pca=d.color_pca,
+        pad_value=d.pad_value,
+    )
+    return make_loaders(source, spec)
+
+
+def session_from_loaders(
+    config: TrainConfig, dist: Dist, loaders: Any, length: Length | None = None
+) -> Session:
+    """The model, optimizer and state that train on ``loaders`` (a ``reslab.data.Loaders``);
+    ``reslab bench`` builds its sessions here too, so that it times the trainer's own step."""
+    torch.manual_seed(config.run.seed)  # the same initial weights on every rank
+    if dist.device.type == "cuda":
+        # Input shapes are fixed: let cuDNN time its algorithms once and keep the fastest.
+        torch.backends.cudnn.benchmark = True
+    config = resolve_runtime(finalize(config, len(loaders.train), length), dist.device)
+    model = build_model(config, len(loaders.classes), loaders.in_chans, dist)
+    ema = build_ema(model, config.optim.ema_decay)
+    fp16 = precision_dtype(config.run.precision) is torch.float16
+    warming = warmup_applies(config.schedule, model.depth)
+    state = TrainState(events=ScheduleEvents(warmup_end=None if warming else 0))
+    return Session(
+        config=config,
+        dist=dist,
+        loaders=loaders,
+        model=wrap_model(model, config, dist),
+        optimizer=build_optimizer(model, config),
+        scaler=torch.amp.GradScaler(dist.device.type) if fp16 else None,
+        ema=ema,
+        criterion=nn.CrossEntropyLoss(label_smoothing=config.optim.label_smoothing),
+        state=state,
+        meter=IntervalMeter.zeros(dist.device),
+    )
+
+
+def cpu_loaders(config: TrainConfig):
+    """The run's loaders in one process on the CPU (``--dry-run``, reading a finished run)."""
+    return build_loaders(config, Dist(0, 1, 0, torch.device("cpu")))
+
+
+def run_test_loader(run_dir: Path):
+    """The test loader of the run in ``run_dir``, normalised as in its training, on the CPU."""
+    return cpu_loaders(from_dict(read_config(run_dir))).test
 
 
 def build_model(config: TrainConfig, num_classes: int, in_chans: int, dist: Dist) -> nn.Module:
@@ -101,9 +177,13 @@ def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimi
     # per-tensor loop, whose numbers the CPU tests pin down.
     fused = True if params and params[0].device.type == "cuda" else None
     return torch.optim.SGD(
-        groups, lr=o.lr, momentum=o.momentum, nesterov=o.nesterov, weight_decay=o.weight_decay,
+        groups,
+        lr=o.lr,
+        momentum=o.momentum,
+        nesterov=o.nesterov,
+        weight_decay=o.weight_decay,
         fused=fused,
-    )  # fmt: skip
+    )
 
 
 def build_ema(model: nn.Module, decay: float | None) -> AveragedModel | None:
@@ -187,8 +267,12 @@ def checkpoint(
 def _meter_dict(s: Session, interval) -> dict[str, Any]:
     m = s.meter
     loss_sum, misses, samples = interval or (m.loss_sum.item(), m.misses.item(), m.samples)
-    return {"loss_sum": float(loss_sum), "misses": int(misses), "samples": int(samples),
-            "iterations": m.iterations}  # fmt: skip
+    return {
+        "loss_sum": float(loss_sum),
+        "misses": int(misses),
+        "samples": int(samples),
+        "iterations": m.iterations,
+    }
 
 
 def save(
@@ -248,3 +332,27 @@ def restore(s: Session, ckpt: dict[str, Any], path: Path) -> None:
     s.meter.iterations = m["iterations"]
     set_rng_state(ts["rng"], s.device)
     s.last_saved = s.state.iteration
+
+
+def latest_checkpoint(out: Path, device: torch.device, *, warn: bool) -> tuple[dict, Path]:
+    """``checkpoints/latest.pt``, or, when it is damaged or gone, the one before it
+    (``latest.prev.pt``) with a warning: the run then repeats the iterations between them."""
+    latest = out / "checkpoints" / "latest.pt"
+    prev = previous_path(latest)
+    try:
+        return load_checkpoint(latest, map_location=device), latest
+    except CheckpointError as err:
+        if not prev.is_file():
+            raise
+        problem = err
+    try:
+        ckpt = load_checkpoint(prev, map_location=device)
+    except CheckpointError as err:
+        raise CheckpointError(f"{problem}; and the previous checkpoint: {err}") from None
+    if warn:
+        warnings.warn(
+            f"{problem}; resuming from {prev} (iteration {ckpt.get('iteration')}) instead",
+            ReslabWarning,
+            stacklevel=3,
+        )
+    return ckpt, prev

@@ -28,8 +28,10 @@ class IntervalMeter:
 
     @classmethod
     def zeros(cls, device: torch.device) -> IntervalMeter:
-        return cls(torch.zeros((), device=device, dtype=torch.float64),
-                   torch.zeros((), device=device, dtype=torch.int64))  # fmt: skip
+        return cls(
+            torch.zeros((), device=device, dtype=torch.float64),
+            torch.zeros((), device=device, dtype=torch.int64),
+        )
 
     def add(self, loss: torch.Tensor, misses: torch.Tensor, batch: int) -> None:
         self.loss_sum += loss.double() * batch
