@@ -13,8 +13,9 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from reslab.checkpoint import FORMAT, VERSION, load_checkpoint, previous_path, save_atomic, unwrap
+from reslab.checkpoint import FORMAT, VERSION, load_checkpoint, save_atomic, unwrap
 from reslab.errors import CheckpointError, OptionError, ReslabWarning
+from reslab.fileio import previous_path
 from reslab.models import create_model
 from reslab.rundir import read_config
 from reslab.train.config import Length, TrainConfig, finalize, from_dict
