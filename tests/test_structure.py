@@ -84,8 +84,27 @@ def test_rooms_import_each_other_without_a_cycle() -> None:
     assert not cycles, f"import cycles between rooms: {cycles}"
 
 
-def test_the_analysis_room_never_imports_training() -> None:
-    assert "reslab.train" not in _room_graph().get("reslab.analysis", set())
+# docs/design.md: rooms that stand side by side, and the ground floor under every room.
+APART = [
+    ("reslab.models", "reslab.data"),
+    ("reslab.data", "reslab.models"),
+    ("reslab.train", "reslab.evaluate"),
+    ("reslab.evaluate", "reslab.train"),
+    ("reslab.analysis", "reslab.train"),
+]
+GROUND = ["errors", "fileio", "jsonio", "meter", "device", "rundir", "checkpoint", "paper"]
+ROOMS = ["models", "data", "train", "evaluate", "analysis", "reproduce", "bench", "cli"]
+
+
+@pytest.mark.parametrize(("room", "other"), APART)
+def test_rooms_side_by_side_never_import_each_other(room: str, other: str) -> None:
+    assert other not in _room_graph().get(room, set())
+
+
+@pytest.mark.parametrize("module", GROUND)
+def test_the_ground_floor_imports_no_room(module: str) -> None:
+    rooms = _room_graph().get(f"reslab.{module}", set())
+    assert not rooms & {f"reslab.{r}" for r in ROOMS}
 
 
 @pytest.mark.parametrize("name", sorted(MODULES))
