@@ -45,8 +45,9 @@ def _rate(batches, n: int, warmup: int, batch_size: int, device: torch.device) -
 
 
 def device_loader(train: ImageSet, norm: Normalization, args, device: torch.device) -> float:
-    loader = DeviceLoader(train, batch_size=args.batch_size, train=True, device=device,
-                          normalization=norm, seed=0)  # fmt: skip
+    loader = DeviceLoader(
+        train, batch_size=args.batch_size, train=True, device=device, normalization=norm, seed=0
+    )
     epochs = (loader.batches(e) for e in range(10**6))
     flat = (b for epoch in epochs for b in epoch)
     return _rate(flat, args.batches, 5, args.batch_size, device)
@@ -83,16 +84,20 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=200, help="timed batches per pipeline")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument(
-        "--workers", type=int, default=default_workers(),
+        "--workers",
+        type=int,
+        default=default_workers(),
         help="DataLoader worker processes for the torchvision pipeline",
-    )  # fmt: skip
+    )
     args = parser.parse_args()
     device = torch.device(args.device)
     source = open_source(args.data, root=Path(args.root) if args.root else None)
     train = source.load("train")
-    print(f"data: {source.path} ({len(train):,} training images of "
-          f"{'x'.join(map(str, train.size))}); batch {args.batch_size}; {args.batches} "
-          f"timed batches; device {device}")  # fmt: skip
+    print(
+        f"data: {source.path} ({len(train):,} training images of "
+        f"{'x'.join(map(str, train.size))}); batch {args.batch_size}; {args.batches} "
+        f"timed batches; device {device}"
+    )
     print(f"hardware: {hardware(device)}")
     norm = Normalization.per_channel(train)
     rates = {

@@ -47,14 +47,33 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or Path(tempfile.mkdtemp(prefix="reslab-faults-"))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "RESLAB_DATA": str(out / "data-root")}
     command = [
-        sys.executable, "-m", "reslab", "train", "--model", args.model, "--data", args.data,
-        "--iterations", str(args.iterations), "--device", "cpu",
-        "--set", f"data.train_subset_per_class={args.subset_per_class}",
-        "--set", f"data.test_subset_per_class={args.test_per_class}",
-        "--set", "optim.batch_size=32",
-        "--set", "run.log_every=4", "--set", "run.eval_every=10",
-        "--set", "run.checkpoint_every=1", "--set", "data.eval_batch_size=50",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "reslab",
+        "train",
+        "--model",
+        args.model,
+        "--data",
+        args.data,
+        "--iterations",
+        str(args.iterations),
+        "--device",
+        "cpu",
+        "--set",
+        f"data.train_subset_per_class={args.subset_per_class}",
+        "--set",
+        f"data.test_subset_per_class={args.test_per_class}",
+        "--set",
+        "optim.batch_size=32",
+        "--set",
+        "run.log_every=4",
+        "--set",
+        "run.eval_every=10",
+        "--set",
+        "run.checkpoint_every=1",
+        "--set",
+        "data.eval_batch_size=50",
+    ]
 
     straight, killed = out / "straight", out / "killed"
     for run in (straight, killed):
@@ -71,8 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     moments = []
     for i in range(args.kills):
         delay = rng.uniform(0.0, duration)
-        proc = subprocess.Popen(_next_command(command, killed), env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+        proc = subprocess.Popen(
+            _next_command(command, killed),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         try:
             proc.wait(timeout=delay)
         except subprocess.TimeoutExpired:
@@ -84,8 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         at = _iteration(killed)
         moments.append((round(delay, 2), at))
-        print(f"kill {i + 1}/{args.kills} after {delay:.2f} s: latest checkpoint {at}",
-              flush=True)  # fmt: skip
+        print(f"kill {i + 1}/{args.kills} after {delay:.2f} s: latest checkpoint {at}", flush=True)
         if proc.returncode == 0:
             print("  (the run had finished before the kill)")
             break
@@ -123,8 +145,9 @@ def _iteration(run: Path) -> int | None:
 def compare(a: Path, b: Path) -> list[str]:
     """What differs between two finished runs, ignoring timings."""
     problems = []
-    wa, wb = (torch.load(r / "checkpoints" / "latest.pt", weights_only=True)["state_dict"]
-              for r in (a, b))  # fmt: skip
+    wa, wb = (
+        torch.load(r / "checkpoints" / "latest.pt", weights_only=True)["state_dict"] for r in (a, b)
+    )
     if wa.keys() != wb.keys():
         problems.append("state dict keys")
     problems += [f"weights {k}" for k in wa if k in wb and not torch.equal(wa[k], wb[k])]

@@ -60,11 +60,19 @@ def profile_step(args: argparse.Namespace) -> dict:
     from reslab.bench import bench_session, synthetic_images
     from reslab.data import open_source
 
-    images = open_source(args.data).load("train") if args.data else synthetic_images(
-        32, 8 * args.batch, 10)  # fmt: skip
+    images = (
+        open_source(args.data).load("train")
+        if args.data
+        else synthetic_images(32, 8 * args.batch, 10)
+    )
     compiled = {"auto": "auto", "on": True, "off": False}[args.compile]
-    s = bench_session(args.model, images, args.batch, torch.device("cpu"),
-                      {"run.precision": args.precision, "model.compile": compiled})  # fmt: skip
+    s = bench_session(
+        args.model,
+        images,
+        args.batch,
+        torch.device("cpu"),
+        {"run.precision": args.precision, "model.compile": compiled},
+    )
     batches = (b for epoch in range(10**6) for b in s.loaders.train.batches(epoch))
     s.model.train()
 
@@ -121,9 +129,12 @@ def breakdown(prof, args: argparse.Namespace, config) -> dict:
 
 def render(r: dict) -> str:
     compiled = "compiled" if r["compiled"] else "eager"
-    lines = [f"{r['model']}, batch {r['batch']}, {r['precision']} {compiled}, "
-             f"{r['threads']} threads, torch {r['torch']}; {r['steps']} profiled steps", "",
-             "phase of the step (CPU ms per step, inclusive):"]  # fmt: skip
+    lines = [
+        f"{r['model']}, batch {r['batch']}, {r['precision']} {compiled}, "
+        f"{r['threads']} threads, torch {r['torch']}; {r['steps']} profiled steps",
+        "",
+        "phase of the step (CPU ms per step, inclusive):",
+    ]
     lines += [f"  {k:<10} {v:8.1f}" for k, v in r["phases_ms_per_step"].items()]
     lines += ["", "kind of operator (share of self CPU time):"]
     lines += [f"  {k:<28} {100 * v:5.1f} %" for k, v in r["kinds_share"].items()]

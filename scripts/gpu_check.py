@@ -34,10 +34,24 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
 SHORT = ["--iterations", "4000", "--set", "run.eval_every=250", "--set", "run.checkpoint_every=250"]
-TINY_SETS = ["--iterations", "4", "--set", "optim.batch_size=8",
-             "--set", "data.train_subset_per_class=4", "--set", "data.test_subset_per_class=2",
-             "--set", "data.eval_batch_size=20", "--set", "run.log_every=1",
-             "--set", "run.eval_every=2", "--set", "run.checkpoint_every=2"]  # fmt: skip
+TINY_SETS = [
+    "--iterations",
+    "4",
+    "--set",
+    "optim.batch_size=8",
+    "--set",
+    "data.train_subset_per_class=4",
+    "--set",
+    "data.test_subset_per_class=2",
+    "--set",
+    "data.eval_batch_size=20",
+    "--set",
+    "run.log_every=1",
+    "--set",
+    "run.eval_every=2",
+    "--set",
+    "run.checkpoint_every=2",
+]
 
 
 def main() -> int:
@@ -52,14 +66,36 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     device = "cpu" if args.tiny else "cuda"
     steps = {"nvidia-smi": _step(out, "nvidia-smi", ["nvidia-smi"], deadline, optional=True)}
-    tests = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "cuda", "tests/test_bench.py",
-             "tests/train", "tests/models"]  # fmt: skip
+    tests = [
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-k",
+        "cuda",
+        "tests/test_bench.py",
+        "tests/train",
+        "tests/models",
+    ]
     if not args.tiny:
         steps["tests"] = _step(out, "tests", [sys.executable, *tests], deadline)
     bench = ["bench", "--device", device, "--out", str(out / "bench")]
     if args.tiny:  # no compilation: minutes on a CPU
-        bench += ["--model", "resnet20", "--batch", "8", "--steps", "1", "--warmup", "0",
-                  "--workers", "0", "--compile", "off"]  # fmt: skip
+        bench += [
+            "--model",
+            "resnet20",
+            "--batch",
+            "8",
+            "--steps",
+            "1",
+            "--warmup",
+            "0",
+            "--workers",
+            "0",
+            "--compile",
+            "off",
+        ]
     else:
         models = ("resnet20", "resnet56", "resnet110", "resnet50")
         bench += ["--matrix", *(a for m in models for a in ("--model", m))]
@@ -78,8 +114,15 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(REPO / "src")}
 
 
-def _step(out: Path, name: str, cmd: list[str], deadline: float, *, leave_s: float = 0,
-          optional: bool = False) -> dict:  # fmt: skip
+def _step(
+    out: Path,
+    name: str,
+    cmd: list[str],
+    deadline: float,
+    *,
+    leave_s: float = 0,
+    optional: bool = False,
+) -> dict:
     """Run ``cmd`` with its output in OUT/NAME.log, stopped ``leave_s`` before the deadline."""
     budget = deadline - time.monotonic() - leave_s
     if budget < 10:
@@ -87,8 +130,9 @@ def _step(out: Path, name: str, cmd: list[str], deadline: float, *, leave_s: flo
     start = time.monotonic()
     with open(out / f"{name}.log", "w") as log:
         try:
-            rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
-                                env=_env(), timeout=budget).returncode  # fmt: skip
+            rc = subprocess.run(
+                cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=_env(), timeout=budget
+            ).returncode
         except subprocess.TimeoutExpired:
             rc = "timeout"
         except FileNotFoundError:
@@ -100,28 +144,52 @@ def _step(out: Path, name: str, cmd: list[str], deadline: float, *, leave_s: flo
 
 def _train_runs(runs: Path, data: str, device: str, tiny: bool, deadline: float) -> dict:
     """The parity and paper-budget runs, concurrently; SIGTERM at the deadline."""
-    common = ["--model", "resnet20", "--recipe", "cifar-paper", "--data", data,
-              "--set", f"run.device={device}"]  # fmt: skip
+    common = [
+        "--model",
+        "resnet20",
+        "--recipe",
+        "cifar-paper",
+        "--data",
+        data,
+        "--set",
+        f"run.device={device}",
+    ]
     short = TINY_SETS if tiny else SHORT
     compiled = "false" if tiny else "true"  # compiling takes minutes on a CPU
-    plan = {f"parity/resnet20-{name}-s{seed}": [*short, "--seed", str(seed), *sets]
-            for seed in range(3)
-            for name, sets in (("bf16-compiled", ["--set", "run.precision=bf16",
-                                                  "--set", f"model.compile={compiled}"]),
-                               ("fp32-eager", ["--set", "run.precision=fp32",
-                                               "--set", "model.compile=false"]))}  # fmt: skip
-    plan["paper/resnet20-s0"] = [*(TINY_SETS if tiny else []), "--seed", "0",
-                                 "--set", "run.eval_every=1000"]  # fmt: skip
+    plan = {
+        f"parity/resnet20-{name}-s{seed}": [*short, "--seed", str(seed), *sets]
+        for seed in range(3)
+        for name, sets in (
+            (
+                "bf16-compiled",
+                ["--set", "run.precision=bf16", "--set", f"model.compile={compiled}"],
+            ),
+            ("fp32-eager", ["--set", "run.precision=fp32", "--set", "model.compile=false"]),
+        )
+    }
+    plan["paper/resnet20-s0"] = [
+        *(TINY_SETS if tiny else []),
+        "--seed",
+        "0",
+        "--set",
+        "run.eval_every=1000",
+    ]
     procs = {}
     for name, extra in plan.items():
         run_dir = runs / name
         run_dir.parent.mkdir(parents=True, exist_ok=True)
         resume = (run_dir / "checkpoints" / "latest.pt").is_file()
-        cmd = _reslab("train", "--resume", str(run_dir)) if resume else _reslab(
-            "train", *common, *extra, "--out", str(run_dir))  # fmt: skip
+        cmd = (
+            _reslab("train", "--resume", str(run_dir))
+            if resume
+            else _reslab("train", *common, *extra, "--out", str(run_dir))
+        )
         log = open(run_dir.with_suffix(".log"), "a")  # noqa: SIM115 (closed below)
-        procs[name] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
-                                        env=_env()), log, cmd)  # fmt: skip
+        procs[name] = (
+            subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=_env()),
+            log,
+            cmd,
+        )
     while any(p.poll() is None for p, _, _ in procs.values()) and time.monotonic() < deadline:
         time.sleep(2)
     for p, _, _ in procs.values():

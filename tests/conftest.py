@@ -48,14 +48,24 @@ def real_run(real_source, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     run = tmp_path_factory.mktemp("real-run") / "run"
     summary = launch(
-        model="resnet20", recipe="cifar-quick", data=str(real_source.path), out=run,
+        model="resnet20",
+        recipe="cifar-quick",
+        data=str(real_source.path),
+        out=run,
         iterations=20,
-        sets=[f"data.root={real_source.root}", "data.train_subset_per_class=20",
-              f"data.test_subset_per_class={REAL_TEST_PER_CLASS}", "optim.batch_size=32",
-              "run.eval_every=20", "run.log_every=10", "run.checkpoint_every=20",
-              "data.eval_batch_size=50", "model.channels_last=false",
-              "data.normalization=per_pixel_mean"]  # the paper's mean image
-    )  # fmt: skip
+        sets=[
+            f"data.root={real_source.root}",
+            "data.train_subset_per_class=20",
+            f"data.test_subset_per_class={REAL_TEST_PER_CLASS}",
+            "optim.batch_size=32",
+            "run.eval_every=20",
+            "run.log_every=10",
+            "run.checkpoint_every=20",
+            "data.eval_batch_size=50",
+            "model.channels_last=false",
+            "data.normalization=per_pixel_mean",
+        ],  # the paper's mean image
+    )
     assert summary["status"] == "finished"
     return run
 
@@ -100,8 +110,18 @@ NORMALIZATION = {
     "mean": [[[0.49]], [[0.48]], [[0.45]]],
     "std": [[[0.25]], [[0.24]], [[0.26]]],
 }
-CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer",
-                   "dog", "frog", "horse", "ship", "truck"]  # fmt: skip
+CIFAR10_CLASSES = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+]
 
 
 @pytest.fixture

@@ -13,14 +13,35 @@ from reslab.bench import BenchOptions, run_bench
 from reslab.models import describe
 from reslab.train.runtime import resolve_precision
 
-TINY = ["--model", "resnet20", "--device", "cpu", "--batch", "8", "--steps", "2",
-        "--warmup", "1", "--workers", "0", "--compile", "off"]  # fmt: skip
+TINY = [
+    "--model",
+    "resnet20",
+    "--device",
+    "cpu",
+    "--batch",
+    "8",
+    "--steps",
+    "2",
+    "--warmup",
+    "1",
+    "--workers",
+    "0",
+    "--compile",
+    "off",
+]
 RATES = ("reslab_train", "reslab_infer", "torchvision_train", "bare_train")
 ROW_KEYS = {
-    "model", "input_size", "data", "images", "macs_per_image", "speedup_vs_torchvision",
-    "pipeline_efficiency", "memory", "settings",
+    "model",
+    "input_size",
+    "data",
+    "images",
+    "macs_per_image",
+    "speedup_vs_torchvision",
+    "pipeline_efficiency",
+    "memory",
+    "settings",
     *(f"{r}_{suffix}" for r in RATES for suffix in ("images_per_s", "flops_per_s", "peak_share")),
-}  # fmt: skip
+}
 
 
 def check_row(row: dict, peak: float) -> None:
@@ -73,9 +94,18 @@ def test_cli_bench_writes_json_and_markdown(cli, tmp_path: Path) -> None:
 
 
 def test_bench_on_real_images(real_source) -> None:
-    opts = BenchOptions(models=("resnet20",), device="cpu", batch=8, steps=2, warmup=1,
-                        workers=1, data=str(real_source.path), root=str(real_source.root),
-                        matmul_size=256, compile=False)  # fmt: skip
+    opts = BenchOptions(
+        models=("resnet20",),
+        device="cpu",
+        batch=8,
+        steps=2,
+        warmup=1,
+        workers=1,
+        data=str(real_source.path),
+        root=str(real_source.root),
+        matmul_size=256,
+        compile=False,
+    )
     result = run_bench(opts)
     [row] = result["models"]
     check_row(row, result["matmul_peak"]["flops_per_s"])
@@ -90,8 +120,17 @@ def test_the_matrix_measures_each_precision_and_compilation(monkeypatch) -> None
     from reslab.train import runtime
 
     monkeypatch.setattr(runtime, "compiler_works", lambda device_type: False)
-    opts = BenchOptions(models=("resnet20",), device="cpu", batch=4, steps=1, warmup=0,
-                        workers=0, matmul_size=64, compile=False, matrix=True)  # fmt: skip
+    opts = BenchOptions(
+        models=("resnet20",),
+        device="cpu",
+        batch=4,
+        steps=1,
+        warmup=0,
+        workers=0,
+        matmul_size=64,
+        compile=False,
+        matrix=True,
+    )
     result = run_bench(opts)
     [row] = result["models"]
     rates = row["settings"]
@@ -101,12 +140,15 @@ def test_the_matrix_measures_each_precision_and_compilation(monkeypatch) -> None
     assert "| resnet20 | " in bench_markdown(result) and "(1.00x) | - |" in bench_markdown(result)
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--model", "resnet21"], "unknown model 'resnet21'"),
-    (["--compile", "fast"], "--compile must be auto, on or off; got 'fast'"),
-    (["--batch", "0"], "--batch must be at least 1; got 0"),
-    (["--warmup", "-1"], "--warmup must be >= 0; got -1"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "resnet21"], "unknown model 'resnet21'"),
+        (["--compile", "fast"], "--compile must be auto, on or off; got 'fast'"),
+        (["--batch", "0"], "--batch must be at least 1; got 0"),
+        (["--warmup", "-1"], "--warmup must be >= 0; got -1"),
+    ],
+)
 def test_bad_options_are_one_line_errors(cli, args: list[str], message: str) -> None:
     code, _, err = cli("bench", "--device", "cpu", *args)
     assert code == 2 and message in err and "Traceback" not in err
@@ -122,8 +164,11 @@ def test_cuda_without_a_gpu_is_a_clear_error(cli) -> None:
 def test_bench_on_cuda_uses_bf16_fused_sgd_and_cuda_memory() -> None:
     from reslab.bench import bench_session, synthetic_images
 
-    result = run_bench(BenchOptions(models=("resnet20",), device="cuda", batch=16, steps=2,
-                                    warmup=1, workers=0, memory=True))  # fmt: skip
+    result = run_bench(
+        BenchOptions(
+            models=("resnet20",), device="cuda", batch=16, steps=2, warmup=1, workers=0, memory=True
+        )
+    )
     assert result["settings"]["precision"] == "bf16"
     assert result["matmul_peak"]["dtype"] == "bfloat16"
     [row] = result["models"]

@@ -166,8 +166,11 @@ def test_a_full_disk_is_named_and_leaves_the_old_file(tmp_path: Path, monkeypatc
         return os.open(name, os.O_WRONLY), name
 
     monkeypatch.setattr(tempfile, "mkstemp", full_disk)
-    with pytest.raises(DiskFullError, match=r"no space left on device while writing .*latest\.pt; "
-                       r"the previous checkpoint is intact"):  # fmt: skip
+    with pytest.raises(
+        DiskFullError,
+        match=r"no space left on device while writing .*latest\.pt; "
+        r"the previous checkpoint is intact",
+    ):
         save_atomic({"a": torch.zeros(100_000)}, path)
     assert torch.load(path, weights_only=True) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["latest.pt"]

@@ -16,10 +16,21 @@ def test_gpu_check_rehearsal_leaves_bench_and_finished_runs(real_source, tmp_pat
     out = tmp_path / "out"
     env = {**os.environ, "RESLAB_DATA": str(real_source.root), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "gpu_check.py"), str(out), "--tiny",
-         "--data", str(real_source.path), "--minutes", "5"],
-        capture_output=True, text=True, env=env, timeout=600,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(REPO / "scripts" / "gpu_check.py"),
+            str(out),
+            "--tiny",
+            "--data",
+            str(real_source.path),
+            "--minutes",
+            "5",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     steps = json.loads((out / "gpu-check.json").read_text())
     assert steps["bench"]["status"] == 0, (out / "bench.log").read_text()

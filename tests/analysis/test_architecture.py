@@ -7,8 +7,13 @@ import pytest
 from reslab.analysis.architecture import architecture, table1, table1_markdown
 
 # The paper's Table 1, as printed there (per stage: output size; conv2_x of each model).
-SIZES = {"conv1": (112, 112), "conv2_x": (56, 56), "conv3_x": (28, 28), "conv4_x": (14, 14),
-         "conv5_x": (7, 7)}  # fmt: skip
+SIZES = {
+    "conv1": (112, 112),
+    "conv2_x": (56, 56),
+    "conv3_x": (28, 28),
+    "conv4_x": (14, 14),
+    "conv5_x": (7, 7),
+}
 CONV2 = {
     "resnet18": "[3x3, 64; 3x3, 64] x 2",
     "resnet34": "[3x3, 64; 3x3, 64] x 3",

@@ -61,8 +61,13 @@ def test_residual_fixes_degradation(resnet56: float, expected: bool) -> None:
     assert claim.reproduced is expected
 
 
-PAPER = {"resnet20": [8.75], "resnet32": [7.51], "resnet44": [7.17], "resnet56": [6.97],
-         "resnet110": [6.43, 6.61, 6.79]}  # fmt: skip
+PAPER = {
+    "resnet20": [8.75],
+    "resnet32": [7.51],
+    "resnet44": [7.17],
+    "resnet56": [6.97],
+    "resnet110": [6.43, 6.61, 6.79],
+}
 
 
 @pytest.mark.parametrize(
@@ -97,8 +102,12 @@ def _stds(mean: float, layers: int) -> np.ndarray:
 
 @pytest.mark.parametrize(("resnet56", "expected"), [(0.8, True), (1.6, False)])
 def test_residual_responses_smaller(resnet56: float, expected: bool) -> None:
-    responses = {"plain20": [_stds(1.5, 19)], "resnet20": [_stds(1.0, 19), _stds(1.1, 19)],
-                 "plain56": [_stds(1.4, 55)], "resnet56": [_stds(resnet56, 55)]}  # fmt: skip
+    responses = {
+        "plain20": [_stds(1.5, 19)],
+        "resnet20": [_stds(1.0, 19), _stds(1.1, 19)],
+        "plain56": [_stds(1.4, 55)],
+        "resnet56": [_stds(resnet56, 55)],
+    }
     claim = residual_responses_smaller(responses)
     assert claim.reproduced is expected
     assert claim.evidence.startswith("mean layer std ResNet-20 ")
@@ -112,9 +121,14 @@ def test_residual_responses_need_a_pair() -> None:
 
 @pytest.mark.parametrize(
     ("means", "expected"),
-    [((1.2, 0.8, 0.5), True), ((1.2, 0.5, 0.8), False), ((0.5, 0.8, 1.2), False),
-     ((1.2, None, 0.5), True), ((1.2, None, None), None)],
-)  # fmt: skip
+    [
+        ((1.2, 0.8, 0.5), True),
+        ((1.2, 0.5, 0.8), False),
+        ((0.5, 0.8, 1.2), False),
+        ((1.2, None, 0.5), True),
+        ((1.2, None, None), None),
+    ],
+)
 def test_deeper_responses_smaller(means: tuple, expected: bool | None) -> None:
     models = ("resnet20", "resnet56", "resnet110")
     responses = {m: [_stds(v, 19)] for m, v in zip(models, means, strict=True) if v is not None}
@@ -123,9 +137,12 @@ def test_deeper_responses_smaller(means: tuple, expected: bool | None) -> None:
 
 @pytest.mark.parametrize(
     ("errs", "expected"),
-    [({"A": [9.0], "B": [8.8], "C": [8.7]}, True), ({"A": [8.7], "B": [8.8], "C": [8.6]}, False),
-     ({"A": [9.0], "B": [8.8]}, None)],
-)  # fmt: skip
+    [
+        ({"A": [9.0], "B": [8.8], "C": [8.7]}, True),
+        ({"A": [8.7], "B": [8.8], "C": [8.6]}, False),
+        ({"A": [9.0], "B": [8.8]}, None),
+    ],
+)
 def test_projection_shortcuts_help(errs: dict, expected: bool | None) -> None:
     claim = projection_shortcuts_help(errs)
     assert claim.reproduced is expected

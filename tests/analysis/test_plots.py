@@ -97,8 +97,11 @@ def test_a_single_evaluation_is_drawn_as_a_marker(tmp_path: Path) -> None:
 def test_an_interrupted_run_shows_its_final_test_error(tmp_path: Path) -> None:
     path = write_run(tmp_path / "r", iterations=300, eval_every=1000, status="interrupted")
     metrics = path / "metrics.jsonl"  # stopped before its first scheduled evaluation
-    metrics.write_text("".join(line + "\n" for line in metrics.read_text().splitlines()
-                               if '"kind": "eval"' not in line))  # fmt: skip
+    metrics.write_text(
+        "".join(
+            line + "\n" for line in metrics.read_text().splitlines() if '"kind": "eval"' not in line
+        )
+    )
     run = read_run(path)
     assert run.test.rows == 0 and run.summary["test_top1_err"] is not None
     ax = curves_figure([run]).axes[0]

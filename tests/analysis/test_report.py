@@ -72,9 +72,11 @@ def test_budgets_are_never_compared(tmp_path: Path) -> None:
     write_run(tmp_path / "paper" / "resnet20" / "seed0", budget="paper", iterations=6000)
     text = write_report(tmp_path).read_text()
     sections = [line for line in text.splitlines() if line.startswith("## ")]
-    assert sections == ["## The claims by budget, CIFAR-10 (JPEG copy)",
-                        "## Budget `paper`, CIFAR-10 (JPEG copy)",
-                        "## Budget `smoke`, CIFAR-10 (JPEG copy)"]  # fmt: skip
+    assert sections == [
+        "## The claims by budget, CIFAR-10 (JPEG copy)",
+        "## Budget `paper`, CIFAR-10 (JPEG copy)",
+        "## Budget `smoke`, CIFAR-10 (JPEG copy)",
+    ]
     assert "](figures/smoke-cifar-10-jpeg-copy-fig6.png)" in text
     assert (tmp_path / "figures" / "paper-cifar-10-jpeg-copy-fig6.png").is_file()
 
@@ -92,8 +94,9 @@ def test_cli_plot(cli, study: Path, tmp_path: Path) -> None:
     shutil.copytree(study / "short" / "resnet20" / "seed0", run)
     code, _, _ = cli("plot", str(run))
     assert code == 0 and (run / "curves.png").is_file()
-    code, _, _ = cli("plot", str(study / "short" / "plain20"), "--out", str(tmp_path / "p.png"),
-                     "--x", "epochs")  # fmt: skip
+    code, _, _ = cli(
+        "plot", str(study / "short" / "plain20"), "--out", str(tmp_path / "p.png"), "--x", "epochs"
+    )
     assert code == 0 and (tmp_path / "p.png").is_file()
     code, _, err = cli("plot", str(study / "short" / "plain20"))
     assert code == 2 and "2 runs given: choose the image with --out" in err
@@ -104,8 +107,13 @@ def test_cli_plot(cli, study: Path, tmp_path: Path) -> None:
 def test_a_shortened_schedule_is_flagged(report: tuple[Path, str], tmp_path: Path) -> None:
     _, text = report
     assert "train for 6,000 iterations, 9% of the paper's 64,000" in text
-    write_run(tmp_path / "paper" / "resnet20" / "seed0", budget="paper", iterations=64_000,
-              log_every=1000, eval_every=8000)  # fmt: skip
+    write_run(
+        tmp_path / "paper" / "resnet20" / "seed0",
+        budget="paper",
+        iterations=64_000,
+        log_every=1000,
+        eval_every=8000,
+    )
     write_run(tmp_path / "short" / "resnet20" / "seed0", budget="short", iterations=4000)
     sections = write_report(tmp_path).read_text().split("## Budget")
     assert "About the schedule" not in sections[1]

@@ -22,8 +22,10 @@ from .rundirs import write_run
 
 def _batches(n: int = 3, size: int = 8, hw: int = 32) -> list[tuple[torch.Tensor, torch.Tensor]]:
     g = torch.Generator().manual_seed(1)
-    return [(torch.randn(size, 3, hw, hw, generator=g), torch.zeros(size, dtype=torch.long))
-            for _ in range(n)]  # fmt: skip
+    return [
+        (torch.randn(size, 3, hw, hw, generator=g), torch.zeros(size, dtype=torch.long))
+        for _ in range(n)
+    ]
 
 
 def _trained_bn(model: nn.Module) -> nn.Module:
@@ -93,11 +95,20 @@ def test_no_batches_is_an_error() -> None:
 def test_compute_and_save_responses(tmp_path: Path) -> None:
     run_dir = write_run(tmp_path / "run", model="resnet20")
     model = _trained_bn(create_model("resnet20"))
-    save_atomic({"format": FORMAT, "version": VERSION,
-                 "model": {"name": "resnet20", "options": {}}, "classes": list("abcdefghij"),
-                 "normalization": {}, "input_size": 32, "state_dict": model.state_dict(),
-                 "config": {}, "iteration": 123},
-                run_dir / "checkpoints" / "latest.pt")  # fmt: skip
+    save_atomic(
+        {
+            "format": FORMAT,
+            "version": VERSION,
+            "model": {"name": "resnet20", "options": {}},
+            "classes": list("abcdefghij"),
+            "normalization": {},
+            "input_size": 32,
+            "state_dict": model.state_dict(),
+            "config": {},
+            "iteration": 123,
+        },
+        run_dir / "checkpoints" / "latest.pt",
+    )
     batches = _batches()
     stds = compute_and_save_responses(run_dir, batches)
     saved = json.loads((run_dir / "responses.json").read_text())

@@ -29,8 +29,17 @@ def test_fixture_follows_the_contract(tmp_path: Path) -> None:
 
 
 def test_a_finished_run(tmp_path: Path) -> None:
-    run = read_run(write_run(tmp_path / "run", model="resnet56", seed=3, iterations=2000,
-                             log_every=50, eval_every=500, test_err=7.0))  # fmt: skip
+    run = read_run(
+        write_run(
+            tmp_path / "run",
+            model="resnet56",
+            seed=3,
+            iterations=2000,
+            log_every=50,
+            eval_every=500,
+            test_err=7.0,
+        )
+    )
     assert (run.model, run.seed, run.recipe, run.budget) == ("resnet56", 3, "cifar-paper", "smoke")
     assert run.status == "finished" and run.finished
     assert run.label == "ResNet-56"
@@ -58,8 +67,10 @@ def test_find_runs_walks_a_tree_in_order(tmp_path: Path) -> None:
     (tmp_path / "notes").mkdir()
     runs = find_runs(tmp_path)
     assert [r.path.relative_to(tmp_path).as_posix() for r in runs] == [
-        "a/plain20/seed0", "b/resnet20/seed0", "b/resnet20/seed1"
-    ]  # fmt: skip
+        "a/plain20/seed0",
+        "b/resnet20/seed0",
+        "b/resnet20/seed1",
+    ]
     assert find_runs(tmp_path / "a/plain20/seed0")[0].model == "resnet20"
     with pytest.raises(ReslabError, match="no such directory"):
         find_runs(tmp_path / "missing")
@@ -76,15 +87,19 @@ def _corrupt(path: Path, file: str, text: str, mode: str = "w") -> None:
         ("config.yaml", "model: [unclosed\n", "w", r"config.yaml: not valid YAML at line 2"),
         ("config.yaml", "recipe: cifar-paper\n", "w", r"config.yaml: missing key model.name"),
         ("metrics.jsonl", "{not json}\n", "a", r"metrics.jsonl:45: not valid JSON"),
-        ("metrics.jsonl", '{"kind": "train", "iteration": 1}\n', "a",
-         r"metrics.jsonl:45: train record lacks elapsed_s, epoch, images_per_s, lr"),
+        (
+            "metrics.jsonl",
+            '{"kind": "train", "iteration": 1}\n',
+            "a",
+            r"metrics.jsonl:45: train record lacks elapsed_s, epoch, images_per_s, lr",
+        ),
         ("metrics.jsonl", '{"iteration": 1}\n', "a", r"metrics.jsonl:45: record without a 'kind'"),
         ("metrics.jsonl", '{"kind": "train", "iterat', "a", r"metrics.jsonl:45: not valid JSON"),
         ("summary.json", '{"status": "done"}', "w", r"summary.json: 'status' must be one of"),
         ("summary.json", "{", "w", r"summary.json: not valid JSON \(line 1"),
         ("responses.json", '{"std": ["a"]}', "w", r"responses.json: 'std' must be a list"),
     ],
-)  # fmt: skip
+)
 def test_corrupt_files_are_named_with_the_line(
     tmp_path: Path, file: str, text: str, mode: str, message: str
 ) -> None:

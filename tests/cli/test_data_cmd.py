@@ -36,8 +36,9 @@ def test_inspect_json(cli, folder: Path, tmp_path: Path) -> None:
 
 def test_inspect_table_and_contact_sheet(cli, folder: Path, tmp_path: Path) -> None:
     sheet = tmp_path / "sheet.png"
-    code, out, _ = cli("data", "inspect", str(folder), "--samples", str(sheet),
-                       "--root", str(tmp_path / "r"))  # fmt: skip
+    code, out, _ = cli(
+        "data", "inspect", str(folder), "--samples", str(sheet), "--root", str(tmp_path / "r")
+    )
     assert code == 0
     assert "image-folder" in out and "8x8, grayscale (1 channel)" in out
     assert "images per class" in out

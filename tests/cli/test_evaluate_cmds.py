@@ -14,9 +14,21 @@ from ..evaluate.conftest import write_large_folder, write_odd_images
 
 
 def test_eval_prints_a_table_and_writes_eval_json(cli, real_run: Path, real_source, tmp_path):
-    args = ["eval", str(real_run), "--data", str(real_source.path), "--root",
-            str(real_source.root), "--subset-per-class", str(REAL_TEST_PER_CLASS),
-            "--workers", "0", "--flip", "--out", str(tmp_path / "e")]  # fmt: skip
+    args = [
+        "eval",
+        str(real_run),
+        "--data",
+        str(real_source.path),
+        "--root",
+        str(real_source.root),
+        "--subset-per-class",
+        str(REAL_TEST_PER_CLASS),
+        "--workers",
+        "0",
+        "--flip",
+        "--out",
+        str(tmp_path / "e"),
+    ]
     code, out, err = cli(*args, "--per-class")
     assert code == 0, err
     assert "top-1 error" in out and "single + flips" in out and "per-class accuracy" in out
@@ -33,8 +45,19 @@ def test_eval_prints_a_table_and_writes_eval_json(cli, real_run: Path, real_sour
 def test_ten_crop_on_an_imagenet_style_folder(cli, make_checkpoint, tmp_path: Path) -> None:
     ckpt = make_checkpoint("resnet20", input_size=72, num_classes=4)
     folder = write_large_folder(tmp_path / "large")
-    code, out, err = cli("eval", str(ckpt), "--data", str(folder), "--protocol", "10crop",
-                         "--workers", "0", "--root", str(tmp_path / "root"), "--json")  # fmt: skip
+    code, out, err = cli(
+        "eval",
+        str(ckpt),
+        "--data",
+        str(folder),
+        "--protocol",
+        "10crop",
+        "--workers",
+        "0",
+        "--root",
+        str(tmp_path / "root"),
+        "--json",
+    )
     assert code == 0, err
     record = json.loads(out)
     assert record["protocol"]["views_per_image"] == 10 and record["images"] == 4
@@ -63,8 +86,19 @@ def test_predict_names_the_corrupt_file_and_predicts_the_rest(
 ) -> None:
     files = write_odd_images(tmp_path / "imgs")
     inputs = [str(f) for f in (files["gray"], files["rgba"], files["corrupt"], files["odd"])]
-    code, out, err = cli("predict", str(real_run), *inputs, str(real_jpegs[0]), "--json",
-                         "--topk", "2", "--batch-size", "2", "--device", "cpu")  # fmt: skip
+    code, out, err = cli(
+        "predict",
+        str(real_run),
+        *inputs,
+        str(real_jpegs[0]),
+        "--json",
+        "--topk",
+        "2",
+        "--batch-size",
+        "2",
+        "--device",
+        "cpu",
+    )
     assert code == 1
     results = json.loads(out)
     assert [r["file"] for r in results] == [*inputs[:2], inputs[3], str(real_jpegs[0])]
@@ -86,9 +120,24 @@ def test_predict_with_a_foreign_checkpoint(cli, real_jpegs, tmp_path: Path) -> N
 
 def test_recalibrate_bn_reports_before_and_after(cli, real_run: Path, real_source, tmp_path):
     out_file = tmp_path / "recal.pt"
-    args = ["recalibrate-bn", str(real_run), "--data", str(real_source.path), "--root",
-            str(real_source.root), "--batches", "2", "--batch-size", "16", "--device", "cpu",
-            "--test-subset-per-class", "1", "--out", str(out_file)]  # fmt: skip
+    args = [
+        "recalibrate-bn",
+        str(real_run),
+        "--data",
+        str(real_source.path),
+        "--root",
+        str(real_source.root),
+        "--batches",
+        "2",
+        "--batch-size",
+        "16",
+        "--device",
+        "cpu",
+        "--test-subset-per-class",
+        "1",
+        "--out",
+        str(out_file),
+    ]
     code, out, err = cli(*args)
     assert code == 0, err
     assert "BN statistics recomputed over 2 batches of 16" in out

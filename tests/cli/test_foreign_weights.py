@@ -34,8 +34,19 @@ def _reference_confusion(ref: torch.nn.Module, source, mean, std) -> list[list[i
 def test_eval_scores_akamaster_weights_as_their_authors_did(cli, real_source, tmp_path) -> None:
     ref = trained_like(3, seed=1)
     th = save_like_akamaster(ref, tmp_path / "resnet20-12fca82f.th")
-    args = ["eval", str(th), "--data", str(real_source.path), "--root", str(real_source.root),
-            "--subset-per-class", str(PER_CLASS), "--device", "cpu", "--json"]  # fmt: skip
+    args = [
+        "eval",
+        str(th),
+        "--data",
+        str(real_source.path),
+        "--root",
+        str(real_source.root),
+        "--subset-per-class",
+        str(PER_CLASS),
+        "--device",
+        "cpu",
+        "--json",
+    ]
     code, out, err = cli(*args, "--out", str(tmp_path / "e1"))
     assert code == 0, err
     record = json.loads(out)
@@ -64,12 +75,22 @@ def test_predict_and_export_take_the_raw_file(cli, real_jpegs, tmp_path: Path) -
     assert code == 0, err
     top = json.loads(out)[0]["top"]
     assert len(top) == 5 and {t["class"] for t in top} <= {
-        "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"
-    }  # fmt: skip
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
+    }
 
     script = tmp_path / "r20.pt"
-    code, out, err = cli("export", str(th), "--format", "torchscript", "--out", str(script),
-                         "--json")  # fmt: skip
+    code, out, err = cli(
+        "export", str(th), "--format", "torchscript", "--out", str(script), "--json"
+    )
     assert code == 0, err
     sidecar = json.loads(out)
     assert sidecar["model"] == {

@@ -16,11 +16,14 @@ def _cache_in_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     monkeypatch.setenv("RESLAB_DATA", str(tmp_path / "data-root"))
 
 
-@pytest.mark.parametrize("code", [
-    "import reslab",
-    "import reslab.cli, sys; sys.argv = ['reslab', '--help']\ntry: reslab.cli.main()\n"
-    "except SystemExit: pass",
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import reslab",
+        "import reslab.cli, sys; sys.argv = ['reslab', '--help']\ntry: reslab.cli.main()\n"
+        "except SystemExit: pass",
+    ],
+)
 def test_import_and_help_do_not_import_torch(code: str) -> None:
     check = f"{code}\nimport sys; print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
     proc = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)

@@ -13,8 +13,21 @@ import yaml
 from reslab.data import DataWarning
 from tests.train.conftest import write_image_folder
 
-COMMANDS = ["models", "train", "recipes", "eval", "predict", "recalibrate-bn", "export", "plot",
-            "report", "reproduce", "bench", "data", "data inspect"]  # fmt: skip
+COMMANDS = [
+    "models",
+    "train",
+    "recipes",
+    "eval",
+    "predict",
+    "recalibrate-bn",
+    "export",
+    "plot",
+    "report",
+    "reproduce",
+    "bench",
+    "data",
+    "data inspect",
+]
 TYPE_NAMES = re.compile(r"<(str|int|float|path|bool)>|<list\[|\{path\}")
 
 
@@ -44,9 +57,20 @@ def test_train_help_says_what_it_defaults_to(cli) -> None:
 
 def test_dry_run_prints_config_and_schedule_and_trains_nothing(cli, folder, tmp_path) -> None:
     out_dir = tmp_path / "run"
-    code, out, _ = cli("train", "--recipe", "cifar-quick", "--data", str(folder), "--out",
-                       str(out_dir), "--set", "optim.batch_size=8", "--epochs", "10",
-                       "--dry-run")  # fmt: skip
+    code, out, _ = cli(
+        "train",
+        "--recipe",
+        "cifar-quick",
+        "--data",
+        str(folder),
+        "--out",
+        str(out_dir),
+        "--set",
+        "optim.batch_size=8",
+        "--epochs",
+        "10",
+        "--dry-run",
+    )
     assert code == 0, out
     config = yaml.safe_load(out)  # the comment lines are YAML comments
     assert config["recipe"] == "cifar-quick" and config["schedule"]["iterations"] == 40
@@ -58,8 +82,16 @@ def test_dry_run_prints_config_and_schedule_and_trains_nothing(cli, folder, tmp_
 
 
 def test_dry_run_of_the_paper_recipe_lists_each_phase(cli, folder) -> None:
-    code, out, _ = cli("train", "--data", str(folder), "--set", "optim.batch_size=8",
-                       "--iterations", "800", "--dry-run")  # fmt: skip
+    code, out, _ = cli(
+        "train",
+        "--data",
+        str(folder),
+        "--set",
+        "optim.batch_size=8",
+        "--iterations",
+        "800",
+        "--dry-run",
+    )
     assert code == 0
     assert "# schedule: iterations 0-399: lr 0.1" in out
     assert "# schedule: iterations 400-599: lr 0.01" in out

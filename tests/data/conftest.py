@@ -49,8 +49,10 @@ def cifar_files(name: str, per_batch: int = 10) -> dict[str, bytes]:
     if name == "cifar10":
         meta = {b"label_names": [f"c{i}".encode() for i in range(10)], b"num_vis": 3072}
     else:
-        meta = {b"fine_label_names": [f"f{i:02d}".encode() for i in range(100)],
-                b"coarse_label_names": [f"s{i:02d}".encode() for i in range(20)]}  # fmt: skip
+        meta = {
+            b"fine_label_names": [f"f{i:02d}".encode() for i in range(100)],
+            b"coarse_label_names": [f"s{i:02d}".encode() for i in range(20)],
+        }
     files[layout.meta] = pickle.dumps(meta, protocol=2)
     return files
 

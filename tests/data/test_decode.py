@@ -22,10 +22,19 @@ def _file(img: Image.Image, fmt: str, **kwargs: object) -> bytes:
     return buf.getvalue()
 
 
-@pytest.mark.parametrize(("mode", "fmt"), [
-    ("1", "PNG"), ("L", "PNG"), ("LA", "PNG"), ("P", "PNG"), ("PA", "TIFF"), ("RGB", "PNG"),
-    ("RGBA", "PNG"), ("CMYK", "TIFF"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("mode", "fmt"),
+    [
+        ("1", "PNG"),
+        ("L", "PNG"),
+        ("LA", "PNG"),
+        ("P", "PNG"),
+        ("PA", "TIFF"),
+        ("RGB", "PNG"),
+        ("RGBA", "PNG"),
+        ("CMYK", "TIFF"),
+    ],
+)
 def test_eight_bit_modes_decode_as_pillow_converts_them(mode: str, fmt: str) -> None:
     img = RGB.convert(mode)
     data = _file(img, fmt)

@@ -48,8 +48,9 @@ def test_a_damaged_download_is_refused_and_removed(tmp_path: Path, monkeypatch) 
 
 def test_offline_names_the_url_and_where_to_put_the_file(tmp_path: Path, monkeypatch) -> None:
     unreachable = "http://127.0.0.1:9/cifar-10-python.tar.gz"  # the discard port: refused
-    monkeypatch.setitem(LAYOUTS, "cifar10",
-                        dataclasses.replace(LAYOUTS["cifar10"], url=unreachable))  # fmt: skip
+    monkeypatch.setitem(
+        LAYOUTS, "cifar10", dataclasses.replace(LAYOUTS["cifar10"], url=unreachable)
+    )
     with pytest.raises(DataError) as err:
         open_source("cifar10", root=tmp_path / "root")
     message = str(err.value)

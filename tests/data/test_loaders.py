@@ -74,8 +74,9 @@ def test_a_batch_is_a_pure_function_of_its_position() -> None:
 def test_ranks_split_every_global_batch(world_size: int) -> None:
     data = coordinates(100)
     one = list(loader(data).batches(2))
-    ranks = [list(loader(data, rank=r, world_size=world_size).batches(2))
-             for r in range(world_size)]  # fmt: skip
+    ranks = [
+        list(loader(data, rank=r, world_size=world_size).batches(2)) for r in range(world_size)
+    ]
     for b, (x, y) in enumerate(one):
         xs, ys = zip(*(ranks[r][b] for r in range(world_size)), strict=True)
         assert torch.equal(torch.cat(ys), y) and torch.equal(torch.cat(xs), x)
@@ -96,8 +97,10 @@ def test_bad_batch_sizes_are_option_errors() -> None:
 @pytest.mark.parametrize("world_size", [1, 3])
 def test_evaluation_shards_cover_the_split_exactly_once(world_size: int) -> None:
     data = coordinates(70)
-    shards = [loader(data, train=False, batch_size=16, rank=r, world_size=world_size)
-              for r in range(world_size)]  # fmt: skip
+    shards = [
+        loader(data, train=False, batch_size=16, rank=r, world_size=world_size)
+        for r in range(world_size)
+    ]
     ys = [collect(s.batches(0))[1] for s in shards]
     assert torch.equal(torch.cat(ys), torch.arange(70))  # in order, no padding, no duplicates
     assert [len(y) for y in ys] == ([70] if world_size == 1 else [23, 23, 24])

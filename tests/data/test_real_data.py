@@ -12,8 +12,7 @@ from reslab.data import LoaderSpec, make_loaders, open_source
 from reslab.data.imageset import split_indices
 from reslab.data.sources import FolderSource, TarFiles
 
-CIFAR10 = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
-           "truck")  # fmt: skip
+CIFAR10 = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 MEANS = (0.491, 0.482, 0.447)  # the official CIFAR-10 training means, which the copy keeps
 
 
@@ -57,8 +56,16 @@ def test_make_loaders_on_the_real_data(real_source) -> None:
 
 def test_inspect_json_reports_counts_and_means(real_source, cli, tmp_path: Path) -> None:
     sheet = tmp_path / "sheet.png"
-    code, out, err = cli("data", "inspect", str(real_source.path), "--json",
-                         "--root", str(real_source.root), "--samples", str(sheet))  # fmt: skip
+    code, out, err = cli(
+        "data",
+        "inspect",
+        str(real_source.path),
+        "--json",
+        "--root",
+        str(real_source.root),
+        "--samples",
+        str(sheet),
+    )
     assert code == 0, err
     info = json.loads(out)
     assert info["format"] == "image-folder-tar" and info["classes"] == list(CIFAR10)

@@ -31,8 +31,10 @@ def test_an_image_folder_loads_in_class_and_name_order(small_folder, data_root) 
 
 @pytest.mark.parametrize("suffix", [".tar", ".tar.gz"])
 def test_a_tar_of_an_image_folder_equals_the_folder(small_folder, data_root, suffix) -> None:
-    files = {f"pack/{p.relative_to(small_folder)}": p.read_bytes()
-             for p in sorted(small_folder.rglob("*.png"))}  # fmt: skip
+    files = {
+        f"pack/{p.relative_to(small_folder)}": p.read_bytes()
+        for p in sorted(small_folder.rglob("*.png"))
+    }
     tar = open_source(write_tar(small_folder.parent / f"pack{suffix}", files), root=data_root)
     folder = open_source(small_folder, root=data_root)
     assert tar.format == "image-folder-tar" and tar.name == "pack"
@@ -119,8 +121,10 @@ def test_skip_bad_skips_counts_warns_and_records(small_folder: Path, data_root: 
     with pytest.warns(DataWarning, match=r"skipped 2 unreadable images of .*small \(first: "):
         train = source.load("train")
     assert len(train) == 16 and train.counts() == [6, 5, 5]
-    assert source.skipped == [str(small_folder / "train/bee/003.png"),
-                              str(small_folder / "train/cat/000.png")]  # fmt: skip
+    assert source.skipped == [
+        str(small_folder / "train/bee/003.png"),
+        str(small_folder / "train/cat/000.png"),
+    ]
     assert source.describe()["skipped"] == source.skipped
     # The cache remembers the bad files: a strict open still fails, naming the first.
     with pytest.raises(DataError, match=r"bee/003.png.*\(and 1 more unreadable images\)"):
@@ -149,8 +153,11 @@ def test_different_classes_in_train_and_test(small_folder: Path, data_root: Path
     shutil.rmtree(small_folder / "test/bee")
     (small_folder / "test/bees").mkdir()
     (small_folder / "test/bees/a.png").write_bytes(b"")
-    with pytest.raises(DataError, match=r"train and test have different classes \(only in "
-                       r"train: bee; only in test: bees\)"):  # fmt: skip
+    with pytest.raises(
+        DataError,
+        match=r"train and test have different classes \(only in "
+        r"train: bee; only in test: bees\)",
+    ):
         open_source(small_folder, root=data_root)
 
 
@@ -190,8 +197,9 @@ def test_the_cache_is_keyed_by_the_source(small_folder: Path, data_root: Path, m
     first = open_source(small_folder, root=data_root).load("train")
     decoded = []
     original = FolderSource._decode_all
-    monkeypatch.setattr(FolderSource, "_decode_all",
-                        lambda self: decoded.append(1) or original(self))  # fmt: skip
+    monkeypatch.setattr(
+        FolderSource, "_decode_all", lambda self: decoded.append(1) or original(self)
+    )
     assert torch.equal(open_source(small_folder, root=data_root).load("train").images, first.images)
     assert decoded == []  # a second open reads the arrays back
     (small_folder / "train/ant/000.png").write_bytes(image_bytes(np.zeros((8, 8, 3), np.uint8)))

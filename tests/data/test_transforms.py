@@ -27,8 +27,9 @@ def image(h: int, w: int, seed: int = 0) -> torch.Tensor:
 def test_scale_augmentation_draws_the_shorter_side_from_256_to_480(monkeypatch) -> None:
     sizes = []
     resize = transforms.resize_shorter
-    monkeypatch.setattr(transforms, "resize_shorter",
-                        lambda img, size: sizes.append(size) or resize(img, size))  # fmt: skip
+    monkeypatch.setattr(
+        transforms, "resize_shorter", lambda img, size: sizes.append(size) or resize(img, size)
+    )
     aug, img = ScaleAugment(), image(300, 400)
     outs = [aug(img, torch.Generator().manual_seed(s)) for s in range(40)]
     assert all(o.shape == (3, 224, 224) and o.dtype == torch.uint8 for o in outs)
@@ -89,8 +90,9 @@ def test_pca_basis_gives_alexnets_colour_offsets() -> None:
 def test_pad_crop_flip_matches_a_per_sample_reference() -> None:
     g = torch.Generator().manual_seed(0)
     x = torch.randn(16, 3, 10, 12, generator=g)
-    params = torch.cat([torch.randint(0, 9, (16, 2), generator=g),
-                        torch.randint(0, 2, (16, 1), generator=g)], 1)  # fmt: skip
+    params = torch.cat(
+        [torch.randint(0, 9, (16, 2), generator=g), torch.randint(0, 2, (16, 1), generator=g)], 1
+    )
     out = pad_crop_flip(x, params, pad=4)
     for i in range(16):
         dy, dx, flip = params[i].tolist()

@@ -22,9 +22,13 @@ from .conftest import LARGE_CLASSES, LARGE_SIZE, write_large_folder
 
 def test_eval_reproduces_the_trainer_on_real_cifar10(real_run: Path, real_source) -> None:
     record = evaluate_checkpoint(
-        real_run, real_source.path, root=real_source.root, batch_size=32, workers=0,
+        real_run,
+        real_source.path,
+        root=real_source.root,
+        batch_size=32,
+        workers=0,
         subset_per_class=REAL_TEST_PER_CLASS,
-    )  # fmt: skip
+    )
     summary = json.loads((real_run / "summary.json").read_text())
     assert record["images"] == 100
     assert record["top1_err"] == pytest.approx(summary["test_top1_err"])
@@ -69,18 +73,24 @@ def test_every_option_that_changes_the_numbers_names_its_folder(tmp_path: Path) 
         default_out_dir(run, ckpt, source, single, split="val").name,
         default_out_dir(run, ckpt, source, single, split="test", skip_bad=True).name,
     }
-    assert names == {"best-cifar10-single", "best-cifar10-single-flip",
-                     "best-cifar10-single-subset20", "best-cifar10-val-single",
-                     "best-cifar10-single-skip-bad"}  # fmt: skip
+    assert names == {
+        "best-cifar10-single",
+        "best-cifar10-single-flip",
+        "best-cifar10-single-subset20",
+        "best-cifar10-val-single",
+        "best-cifar10-single-skip-bad",
+    }
     assert default_out_dir(run, ckpt, source, single).parent == run / "eval"
 
 
 def test_the_confusion_title_names_protocol_flip_and_data() -> None:
     from reslab.evaluate.evaluator import protocol_title
 
-    record = {"protocol": {"name": "single", "flip": True},
-              "data": {"name": "cifar10", "split": "test", "subset_per_class": 20},
-              "checkpoint": {"model": {"name": "resnet20"}}}  # fmt: skip
+    record = {
+        "protocol": {"name": "single", "flip": True},
+        "data": {"name": "cifar10", "split": "test", "subset_per_class": 20},
+        "checkpoint": {"model": {"name": "resnet20"}},
+    }
     assert protocol_title(record) == "resnet20, single + flip, cifar10 test (20 per class)"
     record["protocol"], record["data"]["subset_per_class"] = {"name": "10crop", "flip": True}, None
     assert protocol_title(record) == "resnet20, 10crop, cifar10 test"
@@ -88,12 +98,23 @@ def test_the_confusion_title_names_protocol_flip_and_data() -> None:
 
 def test_flip_averaging_changes_the_scores(real_run: Path, real_source, tmp_path: Path) -> None:
     record = evaluate_checkpoint(
-        real_run, real_source.path, root=real_source.root, flip=True, workers=0,
-        subset_per_class=2, out=tmp_path / "flip",
-    )  # fmt: skip
+        real_run,
+        real_source.path,
+        root=real_source.root,
+        flip=True,
+        workers=0,
+        subset_per_class=2,
+        out=tmp_path / "flip",
+    )
     assert record["protocol"]["views_per_image"] == 2 and record["images"] == 20
-    plain = evaluate_checkpoint(real_run, real_source.path, root=real_source.root, workers=0,
-                                subset_per_class=2, out=tmp_path / "plain")  # fmt: skip
+    plain = evaluate_checkpoint(
+        real_run,
+        real_source.path,
+        root=real_source.root,
+        workers=0,
+        subset_per_class=2,
+        out=tmp_path / "plain",
+    )
     assert record["loss"] != plain["loss"]
     assert (tmp_path / "flip" / "eval.json").is_file()
 
@@ -115,17 +136,26 @@ def expected_loss(ckpt_path: Path, folder: Path, protocol: str, flip: bool = Fal
     return sum(losses) / len(losses)
 
 
-@pytest.mark.parametrize(("protocol", "flip"), [("single", True), ("10crop", False),
-                                                ("multiscale", True)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("protocol", "flip"), [("single", True), ("10crop", False), ("multiscale", True)]
+)
 def test_imagenet_protocols_average_softmax_over_views_of_odd_sized_images(
     large_checkpoint: Path, large_folder: Path, tmp_path: Path, protocol: str, flip: bool
 ) -> None:
-    record = evaluate_checkpoint(large_checkpoint, large_folder, protocol=protocol, flip=flip,
-                                 batch_size=3, workers=0, root=tmp_path / "root",
-                                 device="cpu")  # fmt: skip
+    record = evaluate_checkpoint(
+        large_checkpoint,
+        large_folder,
+        protocol=protocol,
+        flip=flip,
+        batch_size=3,
+        workers=0,
+        root=tmp_path / "root",
+        device="cpu",
+    )
     assert record["images"] == 4
-    assert record["loss"] == pytest.approx(expected_loss(large_checkpoint, large_folder,
-                                                         protocol, flip), rel=1e-4)  # fmt: skip
+    assert record["loss"] == pytest.approx(
+        expected_loss(large_checkpoint, large_folder, protocol, flip), rel=1e-4
+    )
     p = record["protocol"]
     if protocol == "multiscale":
         assert p["scales"] == [round(s * LARGE_SIZE / 224) for s in (224, 256, 384, 480, 640)]
@@ -139,10 +169,17 @@ def test_imagenet_protocols_average_softmax_over_views_of_odd_sized_images(
 def test_a_corrupt_test_image_is_named_or_skipped(large_checkpoint: Path, tmp_path: Path) -> None:
     folder = write_large_folder(tmp_path / "data", bad="class_1/zz-broken.jpg")
     with pytest.raises(DataError, match=r"class_1/zz-broken.jpg: not a readable image"):
-        evaluate_checkpoint(large_checkpoint, folder, workers=0, root=tmp_path / "root",
-                            out=tmp_path / "e")  # fmt: skip
-    record = evaluate_checkpoint(large_checkpoint, folder, workers=0, root=tmp_path / "root",
-                                 skip_bad=True, out=tmp_path / "e")  # fmt: skip
+        evaluate_checkpoint(
+            large_checkpoint, folder, workers=0, root=tmp_path / "root", out=tmp_path / "e"
+        )
+    record = evaluate_checkpoint(
+        large_checkpoint,
+        folder,
+        workers=0,
+        root=tmp_path / "root",
+        skip_bad=True,
+        out=tmp_path / "e",
+    )
     assert record["data"]["images"] == 5 and record["images"] == 4
     assert sum(map(sum, record["confusion_matrix"])) == 4
     assert [Path(f).name for f in record["data"]["skipped"]] == ["zz-broken.jpg"]

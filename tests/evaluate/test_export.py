@@ -60,8 +60,16 @@ def test_round_trip_within_tolerance(
 
 def test_folded_export_records_the_folding(make_checkpoint, tmp_path: Path, cli) -> None:
     ckpt = make_checkpoint("preact_resnet20")
-    code, out, err = cli("export", str(ckpt), "-f", "torchscript", "-o", str(tmp_path / "m.ts"),
-                         "--fold-bn", "--json")  # fmt: skip
+    code, out, err = cli(
+        "export",
+        str(ckpt),
+        "-f",
+        "torchscript",
+        "-o",
+        str(tmp_path / "m.ts"),
+        "--fold-bn",
+        "--json",
+    )
     assert code == 0, err
     folding = json.loads(out)["bn_folding"]
     assert folding["folded"] == 10 and len(folding["left"]) == 9
@@ -124,8 +132,16 @@ def test_drift_beyond_tolerance_fails_and_writes_nothing(
 
 
 def test_cli_prints_files_and_verification(make_checkpoint, tmp_path: Path, cli) -> None:
-    code, out, _ = cli("export", str(make_checkpoint()), "--format", "torchscript",
-                       "--out", str(tmp_path / "m.ts"), "--atol", "1e-3")  # fmt: skip
+    code, out, _ = cli(
+        "export",
+        str(make_checkpoint()),
+        "--format",
+        "torchscript",
+        "--out",
+        str(tmp_path / "m.ts"),
+        "--atol",
+        "1e-3",
+    )
     assert code == 0
     assert f"wrote {tmp_path / 'm.ts'}" in out and "and m.ts.json" in out
     assert "verified with torch.jit.load on 3 inputs" in out and "<= 0.001" in out
@@ -160,8 +176,13 @@ def test_bad_input_is_one_line(make_checkpoint, tmp_path: Path, cli, args, messa
     raw = torch.load(other, weights_only=True)
     raw["model"]["name"] = "resnet32"
     torch.save(raw, other)
-    paths = {"tmp": tmp_path, "ckpt": ckpt, "foreign": foreign, "truncated": truncated,
-             "other": other}  # fmt: skip
+    paths = {
+        "tmp": tmp_path,
+        "ckpt": ckpt,
+        "foreign": foreign,
+        "truncated": truncated,
+        "other": other,
+    }
 
     code, out, err = cli("export", *(a.format(**paths) for a in args), "-o", str(tmp_path / "x"))
     assert code == 2 and out == ""

@@ -68,8 +68,11 @@ def test_cifar_sized_checkpoints_see_the_whole_image_at_their_input_size() -> No
 
 @pytest.mark.parametrize("name", ["10crop", "multiscale"])
 def test_multi_view_protocols_on_cifar_sized_checkpoints_are_refused(name: str) -> None:
-    with pytest.raises(OptionError, match=f"--protocol {name} is the paper's ImageNet test.*"
-                       "takes 32x32 inputs.*use --protocol single"):  # fmt: skip
+    with pytest.raises(
+        OptionError,
+        match=f"--protocol {name} is the paper's ImageNet test.*"
+        "takes 32x32 inputs.*use --protocol single",
+    ):
         make_protocol(name, 32)
 
 

@@ -20,8 +20,16 @@ def test_statistics_are_the_average_of_the_batches(real_run: Path, real_source, 
     ckpt_file = tmp_path / "model.pt"
     shutil.copy(real_run / "checkpoints" / "best.pt", ckpt_file)
     before = load_checkpoint(ckpt_file)
-    report = recalibrate(ckpt_file, real_source.path, batches=3, batch_size=16, device="cpu",
-                         root=real_source.root, test_subset_per_class=2, workers=0)  # fmt: skip
+    report = recalibrate(
+        ckpt_file,
+        real_source.path,
+        batches=3,
+        batch_size=16,
+        device="cpu",
+        root=real_source.root,
+        test_subset_per_class=2,
+        workers=0,
+    )
     out = tmp_path / "model-bnrecal.pt"  # the default name, beside the input
     assert report["out"] == str(out)
     assert load_checkpoint(ckpt_file)["state_dict"]["bn1.running_mean"].equal(
@@ -59,16 +67,24 @@ def test_never_overwrites_silently(real_run: Path, real_source, tmp_path: Path) 
     with pytest.raises(CheckpointError, match=r"taken.pt exists; pass --overwrite"):
         recalibrate(real_run, real_source.path, out=taken, **kw)
     assert taken.read_bytes() == b"keep me"
-    report = recalibrate(real_run, real_source.path, out=taken, overwrite=True,
-                         test_subset_per_class=1, **kw)  # fmt: skip
+    report = recalibrate(
+        real_run, real_source.path, out=taken, overwrite=True, test_subset_per_class=1, **kw
+    )
     assert report["after"]["images"] == 10
     final = real_run / "checkpoints" / "final.pt"  # what a RUN_DIR means
     assert load_checkpoint(taken)["bn_recalibration"]["source_checkpoint"] == str(final)
 
 
 def test_large_images_stream_through_epochs(large_checkpoint: Path, large_folder: Path) -> None:
-    report = recalibrate(large_checkpoint, large_folder, batches=3, batch_size=2, device="cpu",
-                         workers=0, root=large_folder.parent / "root")  # fmt: skip
+    report = recalibrate(
+        large_checkpoint,
+        large_folder,
+        batches=3,
+        batch_size=2,
+        device="cpu",
+        workers=0,
+        root=large_folder.parent / "root",
+    )
     assert report["images"] == 6  # 4 training images: the third batch is the next epoch's
     new = load_checkpoint(report["out"])
     assert int(new["state_dict"]["bn1.num_batches_tracked"]) == 3

@@ -50,8 +50,10 @@ class Net(nn.Module):
         self.bn1 = nn.BatchNorm2d(16)
         c = 16
         for s, planes in enumerate((16, 32, 64), start=1):
-            units = [Unit(c if i == 0 else planes, planes, (1 if s == 1 else 2) if i == 0 else 1)
-                     for i in range(n)]  # fmt: skip
+            units = [
+                Unit(c if i == 0 else planes, planes, (1 if s == 1 else 2) if i == 0 else 1)
+                for i in range(n)
+            ]
             setattr(self, f"layer{s}", nn.Sequential(*units))
             c = planes
         self.linear = nn.Linear(64, num_classes)

@@ -53,11 +53,17 @@ def test_layout_is_recognised_from_the_keys(tmp_path: Path) -> None:
 
 def test_weights_of_another_depth_or_option_are_named(tmp_path: Path) -> None:
     path = save_like_akamaster(trained_like(3), tmp_path / "w.th")
-    with pytest.raises(CheckpointError, match=r"holds akamaster/pytorch_resnet_cifar10's "
-                       r"resnet20, not the requested resnet56"):  # fmt: skip
+    with pytest.raises(
+        CheckpointError,
+        match=r"holds akamaster/pytorch_resnet_cifar10's "
+        r"resnet20, not the requested resnet56",
+    ):
         create_model("resnet56", weights=path)
-    with pytest.raises(CheckpointError, match=r"resnet20\(shortcut='A'\).*not the requested "
-                       r"resnet20\(shortcut='B'\)"):  # fmt: skip
+    with pytest.raises(
+        CheckpointError,
+        match=r"resnet20\(shortcut='A'\).*not the requested "
+        r"resnet20\(shortcut='B'\)",
+    ):
         create_model("resnet20", weights=path, shortcut="B")
 
 

@@ -37,8 +37,7 @@ def test_the_last_stage_is_what_the_classifier_pools() -> None:
     for name in ("resnet20", "preact_resnet20"):
         net = create_model(name).eval()
         body = create_model(name, features_only=True)
-        body.load_state_dict({k: v for k, v in net.state_dict().items()
-                              if not k.startswith("fc.")})  # fmt: skip
+        body.load_state_dict({k: v for k, v in net.state_dict().items() if not k.startswith("fc.")})
         x = torch.randn(2, 3, 32, 32)
         with torch.no_grad():
             torch.testing.assert_close(body.eval()(x)[-1], net.forward_features(x))
@@ -93,9 +92,11 @@ def test_resnet50_drops_into_torchvision_faster_rcnn() -> None:
     images = [torch.rand(3, 128, 150), torch.rand(3, 144, 128)]
     targets = [
         {"boxes": torch.tensor([[10.0, 20.0, 70.0, 90.0]]), "labels": torch.tensor([1])},
-        {"boxes": torch.tensor([[5.0, 5.0, 50.0, 40.0], [60.0, 60.0, 120.0, 130.0]]),
-         "labels": torch.tensor([2, 1])},
-    ]  # fmt: skip
+        {
+            "boxes": torch.tensor([[5.0, 5.0, 50.0, 40.0], [60.0, 60.0, 120.0, 130.0]]),
+            "labels": torch.tensor([2, 1]),
+        },
+    ]
     losses = detector(images, targets)
     assert {"loss_classifier", "loss_box_reg", "loss_objectness", "loss_rpn_box_reg"} <= set(losses)
     assert all(torch.isfinite(v) for v in losses.values())

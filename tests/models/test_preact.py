@@ -31,8 +31,9 @@ def _inputs_of(module: nn.Module, model: nn.Module, x: torch.Tensor) -> torch.Te
     return seen[0]
 
 
-@pytest.mark.parametrize("name", ["preact_resnet20", "preact_resnet164", "preact_resnet18",
-                                  "preact_resnet50"])  # fmt: skip
+@pytest.mark.parametrize(
+    "name", ["preact_resnet20", "preact_resnet164", "preact_resnet18", "preact_resnet50"]
+)
 def test_both_paths_of_the_first_unit_read_the_activated_stem(name: str) -> None:
     model = _trained_like(create_model(name))
     size = 32 if get_entry(name).family == "cifar" else 64
@@ -62,17 +63,28 @@ def test_later_units_keep_their_own_pre_activation() -> None:
     ("name", "params"),
     # CIFAR: the stem's BN(16) replaces the first unit's BN(16): the counts of before the
     # fix, and within 2.5 % of the 2016 paper's (Table 3: 1.7M for 110 and 164 layers).
-    [("preact_resnet20", 272_282), ("preact_resnet110", 1_730_522),
-     ("preact_resnet164", 1_703_258),
-     # ImageNet: the stem's BN-ReLU was applied twice; the first unit's BN(64) is gone.
-     ("preact_resnet18", 11_687_720), ("preact_resnet50", 25_549_352)],
-)  # fmt: skip
+    [
+        ("preact_resnet20", 272_282),
+        ("preact_resnet110", 1_730_522),
+        ("preact_resnet164", 1_703_258),
+        # ImageNet: the stem's BN-ReLU was applied twice; the first unit's BN(64) is gone.
+        ("preact_resnet18", 11_687_720),
+        ("preact_resnet50", 25_549_352),
+    ],
+)
 def test_parameter_counts(name: str, params: int) -> None:
     assert sum(p.numel() for p in create_model(name).parameters()) == params
 
 
 def test_state_dict_names() -> None:
     keys = create_model("preact_resnet20").state_dict().keys()
-    assert {"conv1.weight", "bn1.weight", "layer1.0.conv1.weight", "layer1.0.bn2.weight",
-            "layer1.1.bn1.weight", "final_bn.weight", "fc.weight"} <= keys  # fmt: skip
+    assert {
+        "conv1.weight",
+        "bn1.weight",
+        "layer1.0.conv1.weight",
+        "layer1.0.bn2.weight",
+        "layer1.1.bn1.weight",
+        "final_bn.weight",
+        "fc.weight",
+    } <= keys
     assert not any(k.startswith("layer1.0.bn1.") for k in keys)

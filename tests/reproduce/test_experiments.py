@@ -23,14 +23,30 @@ def test_every_model_is_registered(name: str) -> None:
 
 def test_the_papers_models() -> None:
     models = lambda e: [s.model for s in get_experiment(e).specs]  # noqa: E731
-    assert models("cifar10-table6") == ["resnet20", "resnet32", "resnet44", "resnet56",
-                                        "resnet110"]  # fmt: skip
-    assert models("cifar10-fig6") == ["plain20", "plain32", "plain44", "plain56", "resnet20",
-                                      "resnet32", "resnet44", "resnet56", "resnet110"]  # fmt: skip
+    assert models("cifar10-table6") == ["resnet20", "resnet32", "resnet44", "resnet56", "resnet110"]
+    assert models("cifar10-fig6") == [
+        "plain20",
+        "plain32",
+        "plain44",
+        "plain56",
+        "resnet20",
+        "resnet32",
+        "resnet44",
+        "resnet56",
+        "resnet110",
+    ]
     assert get_experiment("cifar10-fig7").responses == (
-        "plain20", "plain56", "resnet20", "resnet56", "resnet110")  # fmt: skip
+        "plain20",
+        "plain56",
+        "resnet20",
+        "resnet56",
+        "resnet110",
+    )
     assert [s.slug for s in get_experiment("shortcuts").specs] == [
-        "resnet20", "resnet20-shortcutB", "resnet20-shortcutC"]  # fmt: skip
+        "resnet20",
+        "resnet20-shortcutB",
+        "resnet20-shortcutC",
+    ]
     assert [s.model for s in get_experiment("cifar10-table6").opt_in] == ["resnet1202"]
 
 
@@ -52,8 +68,9 @@ def test_runs_are_shared_between_experiments(tmp_path: Path) -> None:
 @pytest.mark.parametrize("budget", sorted(BUDGETS))
 def test_commands_resolve_to_the_papers_recipe(budget: str, tmp_path: Path) -> None:
     """The recorded command is a valid `reslab train` line whose overrides all resolve."""
-    runs = plan(get_experiment("shortcuts"), get_budget(budget), seeds=1, data="cifar10",
-                out=tmp_path)  # fmt: skip
+    runs = plan(
+        get_experiment("shortcuts"), get_budget(budget), seeds=1, data="cifar10", out=tmp_path
+    )
     run = runs[1]
     argv = shlex.split(run.command)
     assert argv[:4] == ["reslab", "train", "--model", "resnet20"]

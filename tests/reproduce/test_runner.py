@@ -31,8 +31,9 @@ def test_run_status(tmp_path: Path) -> None:
 
 
 def test_an_interrupted_run_is_resumed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    runs = plan(get_experiment("cifar10-fig7"), get_budget("short"), seeds=1, data="cifar10",
-                out=tmp_path)[:1]  # fmt: skip
+    runs = plan(
+        get_experiment("cifar10-fig7"), get_budget("short"), seeds=1, data="cifar10", out=tmp_path
+    )[:1]
     _write(runs[0].run_dir / "config.yaml", "")
     _write(runs[0].run_dir / "summary.json", json.dumps({"status": "interrupted"}))
     calls = []
@@ -52,8 +53,9 @@ def test_an_interrupted_run_is_resumed(tmp_path: Path, monkeypatch: pytest.Monke
 def test_dispatch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """New runs start with reproduce.json written first; unfinished ones resume; finished
     and diverged ones are left alone."""
-    runs = plan(get_experiment("cifar10-table6"), get_budget("short"), seeds=1,
-                data="cifar10", out=tmp_path)  # fmt: skip
+    runs = plan(
+        get_experiment("cifar10-table6"), get_budget("short"), seeds=1, data="cifar10", out=tmp_path
+    )
     done, diverged, started, *new = (r.run_dir for r in runs)
     _write(done / "config.yaml", "")
     _write(done / "summary.json", json.dumps({"status": "finished"}))
@@ -74,8 +76,13 @@ def test_dispatch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("reslab.train.launch.launch", fake_launch)
     outcomes = reproduce(get_experiment("cifar10-table6"), runs, echo=lambda s: None)
     assert [o.before for o in outcomes] == ["finished", "diverged", "unfinished", "new", "new"]
-    assert [o.after for o in outcomes] == ["finished", "diverged", "finished", "finished",
-                                           "finished"]  # fmt: skip
+    assert [o.after for o in outcomes] == [
+        "finished",
+        "diverged",
+        "finished",
+        "finished",
+        "finished",
+    ]
     assert calls[0]["resume"] == started
     assert [c["out"] for c in calls[1:]] == new
     assert calls[1]["iterations"] == 4000 and calls[1]["seed"] == 0
@@ -85,29 +92,34 @@ def test_dispatch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_no_train_leaves_every_run_alone(tmp_path: Path, monkeypatch) -> None:
-    runs = plan(get_experiment("cifar10-table6"), get_budget("short"), seeds=1,
-                data="cifar10", out=tmp_path)  # fmt: skip
+    runs = plan(
+        get_experiment("cifar10-table6"), get_budget("short"), seeds=1, data="cifar10", out=tmp_path
+    )
     _write(runs[0].run_dir / "config.yaml", "")
     monkeypatch.setattr("reslab.train.launch.launch", lambda **kw: pytest.fail("trained"))
     lines: list[str] = []
-    outcomes = reproduce(get_experiment("cifar10-table6"), runs, train=False,
-                         echo=lines.append)  # fmt: skip
+    outcomes = reproduce(get_experiment("cifar10-table6"), runs, train=False, echo=lines.append)
     assert [o.after for o in outcomes] == ["unfinished", "new", "new", "new", "new"]
     assert "not finished, left alone" in lines[0]
     assert all("not trained yet, left alone" in line for line in lines[1:])
     adopted = json.loads((runs[0].run_dir / "reproduce.json").read_text())
-    assert adopted == {"experiment": "cifar10-table6", "budget": "short",
-                       "command": runs[0].command}  # fmt: skip
+    assert adopted == {
+        "experiment": "cifar10-table6",
+        "budget": "short",
+        "command": runs[0].command,
+    }
     assert not runs[1].run_dir.exists()
 
 
 def test_an_interrupted_run_stops_the_experiment(tmp_path, monkeypatch) -> None:
     from reslab.errors import ReslabError
 
-    runs = plan(get_experiment("cifar10-fig7"), get_budget("short"), seeds=1, data="cifar10",
-                out=tmp_path)  # fmt: skip
-    monkeypatch.setattr("reslab.train.launch.launch",
-                        lambda **kw: _write(kw["out"] / "config.yaml", ""))  # fmt: skip
+    runs = plan(
+        get_experiment("cifar10-fig7"), get_budget("short"), seeds=1, data="cifar10", out=tmp_path
+    )
+    monkeypatch.setattr(
+        "reslab.train.launch.launch", lambda **kw: _write(kw["out"] / "config.yaml", "")
+    )
     with pytest.raises(ReslabError, match="plain20-s0: interrupted; run the same command"):
         reproduce(get_experiment("cifar10-fig7"), runs, echo=lambda s: None)
 
@@ -124,11 +136,17 @@ def smoke(real_source, tmp_path_factory: pytest.TempPathFactory):
     mp.setenv("OMP_NUM_THREADS", "1")
     logs: dict[str, list[str]] = {}
     try:
-        for name in ("cifar10-table6", "cifar10-fig6", "cifar10-fig7", "shortcuts",
-                     "imagenet-table1"):  # fmt: skip
+        for name in (
+            "cifar10-table6",
+            "cifar10-fig6",
+            "cifar10-fig7",
+            "shortcuts",
+            "imagenet-table1",
+        ):
             logs[name] = []
-            run_experiment(name, budget="smoke", data=str(real_source.path), out=out,
-                           echo=logs[name].append)  # fmt: skip
+            run_experiment(
+                name, budget="smoke", data=str(real_source.path), out=out, echo=logs[name].append
+            )
     finally:
         mp.undo()
     return out, logs
@@ -138,9 +156,20 @@ def test_smoke_trains_each_network_once(smoke) -> None:
     out, logs = smoke
     runs = find_runs(out)
     assert sorted(r.path.name for r in runs) == sorted(
-        ["plain20-s0", "plain32-s0", "plain44-s0", "plain56-s0", "resnet20-s0", "resnet32-s0",
-         "resnet44-s0", "resnet56-s0", "resnet110-s0", "resnet20-shortcutB-s0",
-         "resnet20-shortcutC-s0"])  # fmt: skip
+        [
+            "plain20-s0",
+            "plain32-s0",
+            "plain44-s0",
+            "plain56-s0",
+            "resnet20-s0",
+            "resnet32-s0",
+            "resnet44-s0",
+            "resnet56-s0",
+            "resnet110-s0",
+            "resnet20-shortcutB-s0",
+            "resnet20-shortcutC-s0",
+        ]
+    )
     assert all(r.finished for r in runs)
     assert sum("training" in line for line in logs["cifar10-fig6"]) == 4  # the plain nets
     assert sum("skipped" in line for line in logs["cifar10-fig7"]) == 5

@@ -37,9 +37,17 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 TINY = [
-    "--model", "resnet20", "--recipe", "cifar-paper",
-    "--set", "optim.batch_size=16", "--set", "run.log_every=5", "--set", "data.eval_batch_size=16",
-]  # fmt: skip
+    "--model",
+    "resnet20",
+    "--recipe",
+    "cifar-paper",
+    "--set",
+    "optim.batch_size=16",
+    "--set",
+    "run.log_every=5",
+    "--set",
+    "data.eval_batch_size=16",
+]
 
 
 def reslab_cmd(*args: str) -> list[str]:

@@ -22,8 +22,11 @@ def test_every_recipe_resolves_and_round_trips(recipe: str) -> None:
 def test_cifar_paper_is_the_papers_protocol() -> None:
     c = resolve("cifar-paper")
     assert (c.optim.lr, c.optim.momentum, c.optim.weight_decay, c.optim.batch_size) == (
-        0.1, 0.9, 1e-4, 128
-    )  # fmt: skip
+        0.1,
+        0.9,
+        1e-4,
+        128,
+    )
     assert (c.schedule.iterations, c.schedule.milestones) == (64_000, (32_000, 48_000))
     assert c.data.normalization == "per_pixel_mean" and c.data.augment
     assert not c.optim.nesterov and c.optim.label_smoothing == 0
@@ -44,9 +47,11 @@ def test_precedence(tmp_path: Path) -> None:
     file = tmp_path / "over.yaml"
     file.write_text("optim: {lr: 0.05, batch_size: 64}\nmodel: {options: {shortcut: B}}\n")
     c = resolve(
-        "cifar-paper", file=file, sets=["optim.lr=0.02", "model.options.zero_init_residual=true"],
+        "cifar-paper",
+        file=file,
+        sets=["optim.lr=0.02", "model.options.zero_init_residual=true"],
         flags={"model.name": "resnet56", "run.seed": 3, "data.source": None},
-    )  # fmt: skip
+    )
     assert c.optim.lr == 0.02 and c.optim.batch_size == 64
     assert c.model.name == "resnet56" and c.run.seed == 3 and c.data.source == "cifar10"
     assert c.model.options == {"shortcut": "B", "zero_init_residual": True}
@@ -68,23 +73,40 @@ def test_numbers_for_floats() -> None:
     assert resolve("cifar-paper", sets=["optim.lr=1e-3"]).optim.lr == 0.001  # a YAML 1.1 string
 
 
-@pytest.mark.parametrize(("item", "error", "message"), [
-    ("optim.lrr=0.1", UnknownNameError, "unknown config key 'optim.lrr'; did you mean optim.lr"),
-    ("optimm.lr=0.1", UnknownNameError, "unknown config key 'optimm'"),
-    ("optim.lr=fast", OptionError, "optim.lr must be of type float; got 'fast'"),
-    ("optim.nesterov=3", OptionError, "optim.nesterov must be of type bool; got 3"),
-    ("optim.batch_size=true", OptionError, "optim.batch_size must be of type int; got True"),
-    ("schedule.kind=exp", OptionError, "schedule.kind must be one of 'steps', 'plateau'"),
-    ("schedule.milestones=5", OptionError, "schedule.milestones must be a list; got 5"),
-    ("schedule.milestones=[9, 4]", OptionError, "schedule.milestones must be increasing"),
-    ("optim.batch_size=0", OptionError, "optim.batch_size must be positive; got 0"),
-    ("lr", OptionError, "--set expects key=value"),
-    ("model.name=resnet65", UnknownNameError, "unknown model 'resnet65'; did you mean resnet56"),
-    ("model.checkpoint_activations=2", OptionError,
-     "model.checkpoint_activations must be of type bool; got 2"),
-    ("model.checkpoint_activation=true", UnknownNameError,
-     "did you mean model.checkpoint_activations"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("item", "error", "message"),
+    [
+        (
+            "optim.lrr=0.1",
+            UnknownNameError,
+            "unknown config key 'optim.lrr'; did you mean optim.lr",
+        ),
+        ("optimm.lr=0.1", UnknownNameError, "unknown config key 'optimm'"),
+        ("optim.lr=fast", OptionError, "optim.lr must be of type float; got 'fast'"),
+        ("optim.nesterov=3", OptionError, "optim.nesterov must be of type bool; got 3"),
+        ("optim.batch_size=true", OptionError, "optim.batch_size must be of type int; got True"),
+        ("schedule.kind=exp", OptionError, "schedule.kind must be one of 'steps', 'plateau'"),
+        ("schedule.milestones=5", OptionError, "schedule.milestones must be a list; got 5"),
+        ("schedule.milestones=[9, 4]", OptionError, "schedule.milestones must be increasing"),
+        ("optim.batch_size=0", OptionError, "optim.batch_size must be positive; got 0"),
+        ("lr", OptionError, "--set expects key=value"),
+        (
+            "model.name=resnet65",
+            UnknownNameError,
+            "unknown model 'resnet65'; did you mean resnet56",
+        ),
+        (
+            "model.checkpoint_activations=2",
+            OptionError,
+            "model.checkpoint_activations must be of type bool; got 2",
+        ),
+        (
+            "model.checkpoint_activation=true",
+            UnknownNameError,
+            "did you mean model.checkpoint_activations",
+        ),
+    ],
+)
 def test_bad_overrides_name_the_key(item: str, error: type, message: str) -> None:
     with pytest.raises(error) as info:
         resolve("cifar-paper", sets=[item])

@@ -32,15 +32,39 @@ def _relative_distances(run: Path, reference: Path) -> list[float]:
 
 def test_two_processes_match_one_at_the_same_global_batch(tiny_data: Path, tmp_path: Path) -> None:
     env = subprocess_env(tmp_path)
-    args = [*TINY, "--data", str(tiny_data), "--iterations", "3", "--set", "optim.lr=0.01",
-            "--set", "run.eval_every=3", "--device", "cpu"]  # fmt: skip
+    args = [
+        *TINY,
+        "--data",
+        str(tiny_data),
+        "--iterations",
+        "3",
+        "--set",
+        "optim.lr=0.01",
+        "--set",
+        "run.eval_every=3",
+        "--device",
+        "cpu",
+    ]
     one, synced, local = tmp_path / "one", tmp_path / "synced", tmp_path / "local"
     run_reslab("train", *args, "--out", str(one), env=env)
     for out, sync in ((synced, "true"), (local, "false")):
         proc = subprocess.run(
-            [*TORCHRUN, "-m", "reslab", "train", *args, "--set", f"model.sync_bn={sync}",
-             "--out", str(out)], env=env, capture_output=True, text=True, timeout=600,
-        )  # fmt: skip
+            [
+                *TORCHRUN,
+                "-m",
+                "reslab",
+                "train",
+                *args,
+                "--set",
+                f"model.sync_bn={sync}",
+                "--out",
+                str(out),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert proc.returncode == 0, proc.stderr[-3000:]
 
     # The same arithmetic up to summation order. On this tiny noisy data the updates are
@@ -52,8 +76,14 @@ def test_two_processes_match_one_at_the_same_global_batch(tiny_data: Path, tmp_p
 
     s1, s2 = (json.loads((d / "summary.json").read_text()) for d in (one, synced))
     assert s2["world_size"] == 2 and s2["train_images"] == s1["train_images"]
-    evals = [[r for r in map(json.loads, (d / "metrics.jsonl").read_text().splitlines())
-              if r["kind"] == "eval"] for d in (one, synced)]  # fmt: skip
+    evals = [
+        [
+            r
+            for r in map(json.loads, (d / "metrics.jsonl").read_text().splitlines())
+            if r["kind"] == "eval"
+        ]
+        for d in (one, synced)
+    ]
     assert [r["images"] for r in evals[1]] == [32]  # every test image once, none twice
     assert abs(evals[0][0]["loss"] - evals[1][0]["loss"]) < 1e-3
     (t1,), (t2,) = ([r for r in _records(d) if r["kind"] == "train"] for d in (one, synced))
@@ -63,17 +93,31 @@ def test_two_processes_match_one_at_the_same_global_batch(tiny_data: Path, tmp_p
 
 def _records(run: Path) -> list[dict]:
     strip = ("images_per_s", "elapsed_s")
-    return [{k: v for k, v in json.loads(line).items() if k not in strip}
-            for line in (run / "metrics.jsonl").read_text().splitlines()]  # fmt: skip
+    return [
+        {k: v for k, v in json.loads(line).items() if k not in strip}
+        for line in (run / "metrics.jsonl").read_text().splitlines()
+    ]
 
 
 def test_two_processes_resume_from_inside_a_logging_interval(
     tiny_data: Path, tmp_path: Path
 ) -> None:
     env = subprocess_env(tmp_path)
-    args = [*TINY, "--data", str(tiny_data), "--iterations", "8", "--set", "optim.lr=0.01",
-            "--set", "run.checkpoint_every=3", "--set", "run.eval_every=8",
-            "--device", "cpu"]  # fmt: skip
+    args = [
+        *TINY,
+        "--data",
+        str(tiny_data),
+        "--iterations",
+        "8",
+        "--set",
+        "optim.lr=0.01",
+        "--set",
+        "run.checkpoint_every=3",
+        "--set",
+        "run.eval_every=8",
+        "--device",
+        "cpu",
+    ]
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     _torchrun("train", *args, "--out", str(straight), env=env)
     shutil.copytree(straight, resumed)  # as if killed after the checkpoint of iteration 6
@@ -86,14 +130,18 @@ def test_two_processes_resume_from_inside_a_logging_interval(
     a, b = _records(straight), _records(resumed)
     assert [r["iteration"] for r in a] == [r["iteration"] for r in b] == [5, 8, 8]
     for ra, rb in zip(a, b, strict=True):  # the same sums, added in another order
-        assert rb == {k: pytest.approx(v, rel=1e-9) if isinstance(v, float) else v
-                      for k, v in ra.items()}  # fmt: skip
-    wa, wb = (torch.load(d / "checkpoints" / "latest.pt", weights_only=True)["state_dict"]
-              for d in (straight, resumed))  # fmt: skip
+        assert rb == {
+            k: pytest.approx(v, rel=1e-9) if isinstance(v, float) else v for k, v in ra.items()
+        }
+    wa, wb = (
+        torch.load(d / "checkpoints" / "latest.pt", weights_only=True)["state_dict"]
+        for d in (straight, resumed)
+    )
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
 def _torchrun(*args: str, env: dict[str, str]) -> None:
-    proc = subprocess.run([*TORCHRUN, "-m", "reslab", *args], env=env, capture_output=True,
-                          text=True, timeout=600)  # fmt: skip
+    proc = subprocess.run(
+        [*TORCHRUN, "-m", "reslab", *args], env=env, capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -14,12 +14,28 @@ from ..conftest import REPO
 
 def test_random_kills_end_with_the_uninterrupted_weights(tiny_data: Path, tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "fault_injection.py"), "--data",
-         str(tiny_data), "--kills", "3", "--iterations", "12", "--subset-per-class", "24",
-         "--test-per-class", "8",
-         "--seed", "1", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "fault_injection.py"),
+            "--data",
+            str(tiny_data),
+            "--kills",
+            "3",
+            "--iterations",
+            "12",
+            "--subset-per-class",
+            "24",
+            "--test-per-class",
+            "8",
+            "--seed",
+            "1",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     report = json.loads(proc.stdout.splitlines()[-1])
     assert report["equal"] and report["kills"] >= 1

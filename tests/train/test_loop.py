@@ -31,8 +31,19 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
 def test_a_run_directory_holds_everything(tiny_data: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     env = subprocess_env(tmp_path)
-    proc = run_reslab("train", *TINY, "--data", str(tiny_data), "--out", str(run),
-                      "--iterations", "12", "--set", "run.eval_every=6", env=env)  # fmt: skip
+    proc = run_reslab(
+        "train",
+        *TINY,
+        "--data",
+        str(tiny_data),
+        "--out",
+        str(run),
+        "--iterations",
+        "12",
+        "--set",
+        "run.eval_every=6",
+        env=env,
+    )
     assert "resnet20: test top-1 error" in proc.stdout
     assert proc.stdout.splitlines()[-1] == f"run directory: {run}"
     header = proc.stderr.split(" it 5/12")[0]  # printed once, before the first record
@@ -84,9 +95,21 @@ def test_a_run_directory_holds_everything(tiny_data: Path, tmp_path: Path) -> No
 
 def test_validation_split_selects_the_best_checkpoint(tiny_data: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    run_reslab("train", *TINY, "--data", str(tiny_data), "--out", str(run), "--iterations", "8",
-               "--set", "data.val_split=16", "--set", "run.eval_every=4",
-               env=subprocess_env(tmp_path))  # fmt: skip
+    run_reslab(
+        "train",
+        *TINY,
+        "--data",
+        str(tiny_data),
+        "--out",
+        str(run),
+        "--iterations",
+        "8",
+        "--set",
+        "data.val_split=16",
+        "--set",
+        "run.eval_every=4",
+        env=subprocess_env(tmp_path),
+    )
     summary = json.loads((run / "summary.json").read_text())
     assert summary["train_images"] == 80
     assert summary["best_val_iteration"] in (4, 8)
@@ -110,13 +133,26 @@ def _wait_for_checkpoint(proc: subprocess.Popen, latest: Path, at_least: int) ->
 
 def test_resume_after_sigkill_ends_with_the_same_weights(tiny_data: Path, tmp_path: Path) -> None:
     env = subprocess_env(tmp_path)
-    args = [*TINY, "--data", str(tiny_data), "--iterations", "150",
-            "--set", "run.checkpoint_every=5", "--set", "run.eval_every=50"]  # fmt: skip
+    args = [
+        *TINY,
+        "--data",
+        str(tiny_data),
+        "--iterations",
+        "150",
+        "--set",
+        "run.checkpoint_every=5",
+        "--set",
+        "run.eval_every=50",
+    ]
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     run_reslab("train", *args, "--out", str(straight), env=env)
 
-    proc = subprocess.Popen(reslab_cmd("train", *args, "--out", str(killed)), env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        reslab_cmd("train", *args, "--out", str(killed)),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     at = _wait_for_checkpoint(proc, killed / "checkpoints" / "latest.pt", at_least=20)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -141,10 +177,23 @@ def test_sigterm_checkpoints_and_exits_cleanly(tiny_data: Path, tmp_path: Path) 
     env = subprocess_env(tmp_path)
     run = tmp_path / "run"
     proc = subprocess.Popen(
-        reslab_cmd("train", *TINY, "--data", str(tiny_data), "--out", str(run),
-                   "--iterations", "100000", "--set", "run.checkpoint_every=5"),
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        reslab_cmd(
+            "train",
+            *TINY,
+            "--data",
+            str(tiny_data),
+            "--out",
+            str(run),
+            "--iterations",
+            "100000",
+            "--set",
+            "run.checkpoint_every=5",
+        ),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     _wait_for_checkpoint(proc, run / "checkpoints" / "latest.pt", at_least=5)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
@@ -158,9 +207,20 @@ def test_sigterm_checkpoints_and_exits_cleanly(tiny_data: Path, tmp_path: Path) 
 
 def test_divergence_stops_with_a_clear_message(tiny_data: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    proc = run_reslab("train", *TINY, "--data", str(tiny_data), "--out", str(run),
-                      "--iterations", "40", "--set", "optim.lr=1e30",
-                      env=subprocess_env(tmp_path), check=False)  # fmt: skip
+    proc = run_reslab(
+        "train",
+        *TINY,
+        "--data",
+        str(tiny_data),
+        "--out",
+        str(run),
+        "--iterations",
+        "40",
+        "--set",
+        "optim.lr=1e30",
+        env=subprocess_env(tmp_path),
+        check=False,
+    )
     assert proc.returncode == 4  # diverged (docs/training.md)
     assert "reslab: error: " in proc.stderr and "became" in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -10,8 +10,14 @@ from rich.console import Console
 from reslab.train import progress as progress_mod
 from reslab.train.progress import TrainProgress, clock
 
-METRICS = {"lr": 0.1429, "train_loss": 1.234, "train_top1_err": 45.2, "test_top1_err": 40.12,
-           "val_top1_err": 41.0, "images_per_s": 690.0}  # fmt: skip
+METRICS = {
+    "lr": 0.1429,
+    "train_loss": 1.234,
+    "train_top1_err": 45.2,
+    "test_top1_err": 40.12,
+    "val_top1_err": 41.0,
+    "images_per_s": 690.0,
+}
 
 
 def _render(p: TrainProgress, width: int) -> list[str]:
@@ -23,8 +29,9 @@ def _render(p: TrainProgress, width: int) -> list[str]:
 
 @pytest.mark.parametrize("width", [80, 100, 160])
 def test_the_live_display_fits_the_terminal_and_keeps_the_essentials(width: int) -> None:
-    p = TrainProgress(64_000, 0, title="preact_resnet1001 · cifar-paper", iters_per_epoch=390,
-                      enabled=False)  # fmt: skip
+    p = TrainProgress(
+        64_000, 0, title="preact_resnet1001 · cifar-paper", iters_per_epoch=390, enabled=False
+    )
     p.update(12_345, METRICS, record=True)
     lines = _render(p, width)
     assert len(lines) == 2 and all(len(line) <= width for line in lines)
@@ -51,8 +58,9 @@ def test_eta_counts_from_the_first_finished_iteration(monkeypatch: pytest.Monkey
 
 def test_header_once_and_the_resume_line(capsys: pytest.CaptureFixture[str]) -> None:
     console = Console(file=io.StringIO(), width=80)
-    with TrainProgress(600, 120, header=["model     resnet20"], console=console,
-                       iters_per_epoch=6) as p:  # fmt: skip
+    with TrainProgress(
+        600, 120, header=["model     resnet20"], console=console, iters_per_epoch=6
+    ) as p:
         p.update(130, METRICS, record=True)
         p.update(140, METRICS, record=True)
     text = console.file.getvalue()

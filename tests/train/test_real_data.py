@@ -11,12 +11,21 @@ from reslab.train.launch import launch
 def test_resnet20_learns_on_real_cifar10(real_source, tmp_path: Path) -> None:
     run = tmp_path / "run"
     summary = launch(
-        model="resnet20", recipe="cifar-quick", data=str(real_source.path), out=run,
+        model="resnet20",
+        recipe="cifar-quick",
+        data=str(real_source.path),
+        out=run,
         iterations=300,
-        sets=[f"data.root={real_source.root}", "data.train_subset_per_class=500",
-              "data.test_subset_per_class=100", "optim.batch_size=64", "run.eval_every=150",
-              "run.log_every=50", "run.checkpoint_every=150"],
-    )  # fmt: skip
+        sets=[
+            f"data.root={real_source.root}",
+            "data.train_subset_per_class=500",
+            "data.test_subset_per_class=100",
+            "optim.batch_size=64",
+            "run.eval_every=150",
+            "run.log_every=50",
+            "run.checkpoint_every=150",
+        ],
+    )
     assert summary["status"] == "finished"
     assert summary["train_images"] == 5_000
     evals = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]

@@ -72,8 +72,19 @@ def test_divergence_keeps_only_checkpoints_that_evaluate(
     # lr 1e6: non-finite BN statistics after the first step; lr 20: a loss of ~1e12 and an
     # infinite running_var that used to end "finished", exit 0.
     run = tmp_path / "run"
-    code, _, err = train(*_args(tiny_data, "--out", run, "--iterations", 30, "--set",
-                                f"optim.lr={lr}", "--set", "run.checkpoint_every=1"))  # fmt: skip
+    code, _, err = train(
+        *_args(
+            tiny_data,
+            "--out",
+            run,
+            "--iterations",
+            30,
+            "--set",
+            f"optim.lr={lr}",
+            "--set",
+            "run.checkpoint_every=1",
+        )
+    )
     assert code == 4, err  # diverged
     assert "reslab: error:" in err and "Traceback" not in err
     assert json.loads((run / "summary.json").read_text())["status"] == "diverged"
@@ -127,8 +138,12 @@ with locked(Path(sys.argv[1])):
 def test_a_run_directory_has_one_writer(train, tiny_data: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     assert train(*_args(tiny_data, "--out", run, "--iterations", 2))[0] == 0
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(run)], stdout=subprocess.PIPE,
-                              text=True, env=os.environ.copy())  # fmt: skip
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(run)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         for args in ([*_args(tiny_data), "--out", run], ["--resume", run, "--iterations", 4]):
@@ -168,8 +183,15 @@ def test_a_damaged_latest_checkpoint_costs_nothing(
     train, cli, tiny_data: Path, tmp_path: Path
 ) -> None:
     straight = tmp_path / "straight"
-    args = _args(tiny_data, "--iterations", 12, "--set", "run.checkpoint_every=3",
-                 "--set", "run.eval_every=6")  # fmt: skip
+    args = _args(
+        tiny_data,
+        "--iterations",
+        12,
+        "--set",
+        "run.checkpoint_every=3",
+        "--set",
+        "run.eval_every=6",
+    )
     assert train(*args, "--out", straight)[0] == 0
     assert load_checkpoint(straight / "checkpoints" / "latest.prev.pt")["iteration"] == 9
 
@@ -190,8 +212,11 @@ def test_a_damaged_latest_checkpoint_costs_nothing(
     shutil.copy(straight / "checkpoints" / "latest.pt", damaged)
     _flip_weight_byte(damaged)
     image = next((tiny_data / "test").rglob("*.png"))
-    for command in (["eval", damaged, "--data", tiny_data], ["predict", damaged, image],
-                    ["export", damaged, "-f", "torchvision", "-o", tmp_path / "x.pt"]):  # fmt: skip
+    for command in (
+        ["eval", damaged, "--data", tiny_data],
+        ["predict", damaged, image],
+        ["export", damaged, "-f", "torchvision", "-o", tmp_path / "x.pt"],
+    ):
         code, _, err = cli(*map(str, command))
         assert code == 2 and "damaged checkpoint" in err, command
 
@@ -245,17 +270,19 @@ def test_resume_applies_allowed_changes_and_refuses_the_rest(
         assert code == 2 and message in err, (args, err)
     assert not (run / "amendments.jsonl").exists()
 
-    code, _, err = train("--resume", run, "--iterations", 10, "--set", "optim.lr=0.05",
-                         "--set", "run.log_every=2")  # fmt: skip
+    code, _, err = train(
+        "--resume", run, "--iterations", 10, "--set", "optim.lr=0.05", "--set", "run.log_every=2"
+    )
     assert code == 0, err
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["optim"]["lr"] == 0.05 and config["schedule"]["iterations"] == 10
     (amendment,) = map(json.loads, (run / "amendments.jsonl").read_text().splitlines())
     assert amendment["iteration"] == 6
     assert amendment["changes"] == {
-        "optim.lr": {"from": 0.1, "to": 0.05}, "run.log_every": {"from": 5, "to": 2},
+        "optim.lr": {"from": 0.1, "to": 0.05},
+        "run.log_every": {"from": 5, "to": 2},
         "schedule.iterations": {"from": 6, "to": 10},
-    }  # fmt: skip
+    }
     later = [r for r in _records(run) if r["kind"] == "train" and r["iteration"] > 6]
     assert [r["iteration"] for r in later] == [8, 10]
     assert all(r["lr"] == pytest.approx(0.05 * 0.01) for r in later)  # past both milestones
@@ -267,8 +294,12 @@ def test_another_runs_checkpoint_is_refused_in_one_line(
 ) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     assert train(*_args(tiny_data, "--out", a, "--iterations", 2))[0] == 0
-    assert train(*_args(tiny_data, "--out", b, "--iterations", 2,
-                        "--set", "model.options.shortcut=B"))[0] == 0  # fmt: skip
+    assert (
+        train(
+            *_args(tiny_data, "--out", b, "--iterations", 2, "--set", "model.options.shortcut=B")
+        )[0]
+        == 0
+    )
     (a / "summary.json").unlink()
     shutil.copy(b / "checkpoints" / "latest.pt", a / "checkpoints" / "latest.pt")
     code, _, err = train("--resume", a)
@@ -291,13 +322,21 @@ def test_eval_json_of_non_finite_weights_is_json(cli, tiny_data: Path, tmp_path:
     with torch.no_grad():
         model.fc.bias.fill_(float("nan"))
     path = tmp_path / "nan.pt"
-    save_atomic({"format": FORMAT, "version": 1, "model": {"name": "resnet20",
-                 "options": {"num_classes": 4}}, "classes": ["ant", "bee", "cat", "dog"],
-                 "normalization": {"kind": "per_channel", "mean": [[[0.5]]] * 3,
-                                   "std": [[[0.25]]] * 3},
-                 "input_size": 16, "state_dict": model.state_dict()}, path)  # fmt: skip
-    code, out, err = cli("eval", str(path), "--data", str(tiny_data), "--json",
-                         "--root", str(tmp_path / "root"))  # fmt: skip
+    save_atomic(
+        {
+            "format": FORMAT,
+            "version": 1,
+            "model": {"name": "resnet20", "options": {"num_classes": 4}},
+            "classes": ["ant", "bee", "cat", "dog"],
+            "normalization": {"kind": "per_channel", "mean": [[[0.5]]] * 3, "std": [[[0.25]]] * 3},
+            "input_size": 16,
+            "state_dict": model.state_dict(),
+        },
+        path,
+    )
+    code, out, err = cli(
+        "eval", str(path), "--data", str(tiny_data), "--json", "--root", str(tmp_path / "root")
+    )
     assert code == 0, err
     record = _strict_json(out)
     assert record["loss"] is None
@@ -308,10 +347,14 @@ def test_ctrl_c_at_any_moment_of_startup_is_no_traceback(tiny_data: Path, tmp_pa
     env = subprocess_env(tmp_path)
     for delay in (0.5, 1.0, 2.0):  # importing torch, building the run, or training
         proc = subprocess.Popen(
-            reslab_cmd("train", *_args(tiny_data, "--out", tmp_path / f"r{delay}",
-                                       "--iterations", 100_000)),
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            reslab_cmd(
+                "train", *_args(tiny_data, "--out", tmp_path / f"r{delay}", "--iterations", 100_000)
+            ),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         time.sleep(delay)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)

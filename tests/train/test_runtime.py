@@ -149,12 +149,27 @@ def test_a_compiled_run_resumes_bit_for_bit_after_sigkill(tiny_data: Path, tmp_p
     """CPU inductor: the checkpoint keeps the bare model's names, and a resumed compiled
     run ends with the same weights as an uninterrupted one."""
     env = subprocess_env(tmp_path)
-    args = [*TINY, "--data", str(tiny_data), "--iterations", "40", "--set", "model.compile=true",
-            "--set", "run.checkpoint_every=5", "--set", "run.eval_every=20"]  # fmt: skip
+    args = [
+        *TINY,
+        "--data",
+        str(tiny_data),
+        "--iterations",
+        "40",
+        "--set",
+        "model.compile=true",
+        "--set",
+        "run.checkpoint_every=5",
+        "--set",
+        "run.eval_every=20",
+    ]
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     run_reslab("train", *args, "--out", str(straight), env=env)
-    proc = subprocess.Popen(reslab_cmd("train", *args, "--out", str(killed)), env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        reslab_cmd("train", *args, "--out", str(killed)),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     latest = killed / "checkpoints" / "latest.pt"
     while not (latest.exists() and torch.load(latest, weights_only=True)["iteration"] >= 10):
         assert proc.poll() is None, "the run ended before it could be interrupted"
@@ -162,7 +177,9 @@ def test_a_compiled_run_resumes_bit_for_bit_after_sigkill(tiny_data: Path, tmp_p
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     run_reslab("train", "--resume", str(killed), env=env)
-    a, b = (torch.load(d / "checkpoints" / "latest.pt", weights_only=True)["state_dict"]
-            for d in (straight, killed))  # fmt: skip
+    a, b = (
+        torch.load(d / "checkpoints" / "latest.pt", weights_only=True)["state_dict"]
+        for d in (straight, killed)
+    )
     assert not any(k.startswith("_orig_mod") for k in a)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

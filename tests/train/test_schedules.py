@@ -51,11 +51,14 @@ def test_preact_recipe_warms_up_every_depth_for_a_fixed_400_iterations(length) -
     assert lr_at(s.milestones[0], s, 0.1, events) == pytest.approx(0.01)
 
 
-@pytest.mark.parametrize(("length", "milestones"), [
-    (("iterations", 8_000), (4_000, 6_000)),
-    (("iterations", 128_000), (64_000, 96_000)),
-    (("epochs", 20), (3_900, 5_850)),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("length", "milestones"),
+    [
+        (("iterations", 8_000), (4_000, 6_000)),
+        (("iterations", 128_000), (64_000, 96_000)),
+        (("epochs", 20), (3_900, 5_850)),
+    ],
+)
 def test_shorter_or_longer_schedules_scale_the_milestones(length, milestones) -> None:
     s = _schedule("cifar-paper", length)
     assert s.milestones == milestones
@@ -125,19 +128,42 @@ def test_warmup_in_iterations_replaces_the_recipes_fraction() -> None:
     assert (config.schedule.iterations, config.schedule.epochs) == (500, None)
 
 
-@pytest.mark.parametrize(("recipe", "sets", "length", "message"), [
-    ("cifar-quick", ["schedule.warmup_iterations=3000"], None,
-     "the linear warm-up (3000 iterations) is not shorter than the run (2730 iterations)"),
-    ("cifar-paper", ["schedule.milestones=[32000, 70000]"], ("iterations", 800),
-     "schedule.milestones [32000, 70000] lie after the end of the schedule (64000 "
-     "iterations): [70000] would never apply"),
-    ("cifar-quick", [], ("epochs", 0.1),
-     "the schedule has 0 iterations (--epochs 0.1 at 1 iterations per epoch)"),
-    ("cifar-quick", ["schedule.warmup_fraction=1.5"], None,
-     "schedule.warmup_fraction must be in [0, 1); got 1.5"),
-    ("cifar-quick", ["schedule.warmup_fraction=0"], None,
-     "schedule.warmup 'linear' needs exactly one of schedule.warmup_fraction"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("recipe", "sets", "length", "message"),
+    [
+        (
+            "cifar-quick",
+            ["schedule.warmup_iterations=3000"],
+            None,
+            "the linear warm-up (3000 iterations) is not shorter than the run (2730 iterations)",
+        ),
+        (
+            "cifar-paper",
+            ["schedule.milestones=[32000, 70000]"],
+            ("iterations", 800),
+            "schedule.milestones [32000, 70000] lie after the end of the schedule (64000 "
+            "iterations): [70000] would never apply",
+        ),
+        (
+            "cifar-quick",
+            [],
+            ("epochs", 0.1),
+            "the schedule has 0 iterations (--epochs 0.1 at 1 iterations per epoch)",
+        ),
+        (
+            "cifar-quick",
+            ["schedule.warmup_fraction=1.5"],
+            None,
+            "schedule.warmup_fraction must be in [0, 1); got 1.5",
+        ),
+        (
+            "cifar-quick",
+            ["schedule.warmup_fraction=0"],
+            None,
+            "schedule.warmup 'linear' needs exactly one of schedule.warmup_fraction",
+        ),
+    ],
+)
 def test_schedules_outside_the_run_are_clear_errors(recipe, sets, length, message) -> None:
     with pytest.raises(OptionError, match=re.escape(message)):
         finalize(resolve(recipe, sets=sets), IPE if length is None else 1, length)

@@ -18,8 +18,9 @@ def test_ema_matches_pytorchs_averaged_model_without_host_syncs() -> None:
     for _ in range(3):
         ours.update_parameters(model)
         reference.update_parameters(model)
-        torch.nn.functional.cross_entropy(model(torch.randn(4, 3, 32, 32)),
-                                          torch.randint(0, 10, (4,))).backward()  # fmt: skip
+        torch.nn.functional.cross_entropy(
+            model(torch.randn(4, 3, 32, 32)), torch.randint(0, 10, (4,))
+        ).backward()
         opt.step()
         opt.zero_grad()
     assert ours.n_averaged.device.type == "cpu"  # read without waiting for a GPU
