@@ -110,18 +110,6 @@ NORMALIZATION = {
     "mean": [[[0.49]], [[0.48]], [[0.45]]],
     "std": [[[0.25]], [[0.24]], [[0.26]]],
 }
-CIFAR10_CLASSES = [
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-]
 
 
 @pytest.fixture
@@ -133,6 +121,7 @@ def make_checkpoint(tmp_path: Path):
     jittered, so that evaluation and BN folding see non-trivial values.
     """
     from reslab.checkpoint import FORMAT, save_atomic
+    from reslab.evaluate.loading import CIFAR10_CLASSES
     from reslab.models import create_model
 
     def make(
@@ -145,7 +134,7 @@ def make_checkpoint(tmp_path: Path):
             "format": FORMAT,
             "version": 1,
             "model": {"name": name, "options": options},
-            "classes": CIFAR10_CLASSES if k == 10 else [f"class_{i}" for i in range(k)],
+            "classes": list(CIFAR10_CLASSES) if k == 10 else [f"class_{i}" for i in range(k)],
             "normalization": NORMALIZATION,
             "input_size": input_size,
             "state_dict": model.state_dict(),
