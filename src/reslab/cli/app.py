@@ -92,6 +92,9 @@ DeviceOpt = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")]
 RootOpt = Annotated[
     Path | None, typer.Option(help="Data root (default $RESLAB_DATA or ~/.cache/reslab).")
 ]
+SkipBadOpt = Annotated[
+    bool, typer.Option("--skip-bad", help="Skip unreadable images instead of failing.")
+]
 CheckpointArg = Annotated[
     Path,
     typer.Argument(

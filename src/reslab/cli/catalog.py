@@ -9,6 +9,8 @@ import typer
 
 from reslab.cli.app import (
     JsonFlag,
+    RootOpt,
+    SkipBadOpt,
     app,
     cache_root,
     console,
@@ -56,12 +58,8 @@ def data_inspect_cmd(
     samples: Annotated[
         Path | None, typer.Option(help="Write a contact sheet of samples per class (PNG).")
     ] = None,
-    root: Annotated[
-        Path | None, typer.Option(help="Data root (default $RESLAB_DATA or ~/.cache/reslab).")
-    ] = None,
-    skip_bad: Annotated[
-        bool, typer.Option("--skip-bad", help="Skip unreadable images instead of failing.")
-    ] = False,
+    root: RootOpt = None,
+    skip_bad: SkipBadOpt = False,
 ) -> None:
     """Detected format, classes, counts per split and class, image size, channel mean/std."""
     import warnings

@@ -13,6 +13,7 @@ from reslab.cli.app import (
     JsonFlag,
     NormalizationOpt,
     RootOpt,
+    SkipBadOpt,
     app,
     console,
     err_console,
@@ -50,9 +51,7 @@ def eval_cmd(
         int | None, typer.Option(help="Decoding processes for large images.")
     ] = None,
     root: RootOpt = None,
-    skip_bad: Annotated[
-        bool, typer.Option("--skip-bad", help="Skip unreadable images instead of failing.")
-    ] = False,
+    skip_bad: SkipBadOpt = False,
     normalization: NormalizationOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
