@@ -51,10 +51,12 @@ def summary_status(summary: dict[str, Any] | None) -> str:
 
 def run_status(run_dir: Path) -> str:
     """The status (:data:`RUN_STATUSES`) of ``run_dir`` as it stands, without checking its
-    files: a summary whose status is not one of :data:`STATUSES` counts as unfinished."""
-    summary = run_dir / SUMMARY_FILE
-    if summary.is_file():
-        status = json.loads(summary.read_text()).get("status")
-        if status in STATUSES:
-            return status
+    files: a summary that is unreadable, or whose status is not one of :data:`STATUSES`,
+    counts as unfinished (a kill while it was written)."""
+    try:
+        status = json.loads((run_dir / SUMMARY_FILE).read_text()).get("status")
+    except (OSError, ValueError, AttributeError):
+        status = None
+    if status in STATUSES:
+        return status
     return "unfinished" if (run_dir / CONFIG_FILE).is_file() else "new"

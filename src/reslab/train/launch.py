@@ -10,7 +10,6 @@ to the last write (:func:`reslab.train.rundir.locked`).
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from collections.abc import Sequence
@@ -19,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from reslab.errors import OptionError, ReslabError, ReslabWarning
-from reslab.fileio import previous_path
-from reslab.rundir import read_config
+from reslab.fileio import previous_path, read_json
+from reslab.rundir import read_config, run_status
 from reslab.train.config import (
     RESUMABLE,
     Length,
@@ -151,7 +150,7 @@ def _resume(
             or any(key.startswith(("schedule.iterations", "schedule.epochs")) for key in sets)
         )
         if state == "finished" and not lengthened:
-            summary = json.loads((run_dir / "summary.json").read_text())
+            summary = read_json(run_dir / "summary.json")
             if config != saved:
                 raise OptionError(
                     f"{run_dir} is finished ({summary.get('iterations')} iterations); changes "
@@ -228,11 +227,7 @@ def run_state(run_dir: Path) -> str:
     latest = run_dir / "checkpoints" / "latest.pt"
     if not (latest.is_file() or previous_path(latest).is_file()):
         return "stranded"
-    try:
-        status = json.loads((run_dir / "summary.json").read_text()).get("status")
-    except (OSError, ValueError, AttributeError):
-        status = None
-    return "finished" if status == "finished" else "resumable"
+    return "finished" if run_status(run_dir) == "finished" else "resumable"
 
 
 def _is_main() -> bool:
