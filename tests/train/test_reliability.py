@@ -345,8 +345,8 @@ def test_eval_json_of_non_finite_weights_is_json(cli, tiny_data: Path, tmp_path:
 
 def test_ctrl_c_at_any_moment_of_startup_is_no_traceback(tiny_data: Path, tmp_path: Path) -> None:
     env = subprocess_env(tmp_path)
-    # Eager: a SIGINT that lands while torch.compile starts its compile workers can be lost
-    # inside torch (measured: 1 of 12 delays hung compiled, 0 of 14 eager); docs/training.md.
+    # Eager, to keep the test short; a Ctrl-C inside torch's import is tested exactly by
+    # tests/test_interrupts.py.
     more = ("--iterations", 100_000, "--set", "model.compile=false")
     for delay in (0.5, 1.0, 2.0):  # importing torch, building the run, or training
         proc = subprocess.Popen(

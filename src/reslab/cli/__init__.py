@@ -3,7 +3,8 @@
 Heavy modules are imported inside the commands so that ``reslab --help`` stays instant.
 A :class:`~reslab.errors.ReslabError` (a user mistake) is printed as one line and exits
 with its status (2, or one of the training statuses in docs/training.md); Ctrl-C exits
-130 without a traceback; any other exception is a bug and keeps its traceback.
+130 without a traceback (never lost inside library code: :mod:`reslab.interrupts`); any
+other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import typer
 
 from reslab.cli.app import EXIT_CTRL_C, app
 from reslab.errors import ReslabError
+from reslab.interrupts import watching
 
 # Importing a command module registers its commands; --help lists them in this order.
 # isort: off
@@ -56,7 +58,8 @@ def command():
 
 def main(argv: list[str] | None = None) -> None:
     try:
-        command()(args=argv, prog_name="reslab")
+        with watching("torch"):  # no Ctrl-C lost inside library code: reslab/interrupts.py
+            command()(args=argv, prog_name="reslab")
     except ReslabError as err:
         typer.echo(f"reslab: error: {err}", err=True)
         raise SystemExit(err.exit_code) from None

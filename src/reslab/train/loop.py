@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from reslab.errors import OptionError
+from reslab.interrupts import ctrl_c_pressed
 from reslab.meter import Meter
 from reslab.train import distributed
 from reslab.train.config import Length, TrainConfig, changes
@@ -337,6 +338,8 @@ def _stop_signals():
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
+        if ctrl_c_pressed():  # before the loop, and swallowed by library code
+            raise KeyboardInterrupt
         yield stop
     finally:
         for sig, h in previous.items():
