@@ -16,8 +16,8 @@ given what is left of the time budget:
    ``reslab train --resume DIR`` continues it on any machine.
 
 Everything lands under OUT (logs beside each step) so that it can be committed.
-``--tiny`` runs the same steps on the CPU in about a minute (the test suite does), so the
-script cannot rot before a GPU is lent.
+``--tiny`` runs the same steps on the CPU in about a minute (the test suite does), one
+parity seed instead of three, so the script cannot rot before a GPU is lent.
 """
 
 from __future__ import annotations
@@ -156,9 +156,10 @@ def _train_runs(runs: Path, data: str, device: str, tiny: bool, deadline: float)
     ]
     short = TINY_SETS if tiny else SHORT
     compiled = "false" if tiny else "true"  # compiling takes minutes on a CPU
+    seeds = (2,) if tiny else (0, 1, 2)  # a rehearsal: one of each kind of run, on 2 cores
     plan = {
         f"parity/resnet20-{name}-s{seed}": [*short, "--seed", str(seed), *sets]
-        for seed in range(3)
+        for seed in seeds
         for name, sets in (
             (
                 "bf16-compiled",

@@ -36,6 +36,6 @@ def test_gpu_check_rehearsal_leaves_bench_and_finished_runs(real_source, tmp_pat
     assert steps["bench"]["status"] == 0, (out / "bench.log").read_text()
     assert json.loads((out / "bench" / "bench.json").read_text())["kind"] == "reslab.bench"
     runs = steps["runs"]
-    assert len(runs) == 7 and {r["status"] for r in runs.values()} == {"finished"}, runs
+    assert len(runs) == 3 and {r["status"] for r in runs.values()} == {"finished"}, runs
     parity = json.loads((out / "runs/parity/resnet20-bf16-compiled-s2/summary.json").read_text())
     assert parity["precision"] == "bf16" and parity["seed"] == 2

@@ -59,6 +59,19 @@ def subprocess_env(tmp_path: Path) -> dict[str, str]:
     return {**os.environ, "RESLAB_DATA": str(tmp_path / "data-root"), "OMP_NUM_THREADS": "1"}
 
 
+class Background:
+    """``reslab ARGS`` started now, its output in ``log``; ``finish()`` waits and checks it."""
+
+    def __init__(self, *args: str, env: dict[str, str], log: Path) -> None:
+        self.args, self.log = args, log
+        with open(log, "w") as out:
+            self.proc = subprocess.Popen(reslab_cmd(*args), env=env, stdout=out, stderr=out)
+
+    def finish(self) -> None:
+        if self.proc.wait(timeout=600) != 0:
+            raise AssertionError(f"reslab {' '.join(self.args)} failed:\n{self.log.read_text()}")
+
+
 def run_reslab(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
     proc = subprocess.run(reslab_cmd(*args), capture_output=True, text=True, env=env, timeout=600)
     if check and proc.returncode != 0:

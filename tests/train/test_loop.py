@@ -17,7 +17,7 @@ from reslab.analysis.runs import EVAL_KEYS, SUMMARY_KEYS, TRAIN_KEYS, read_run
 from reslab.checkpoint import load_checkpoint
 from reslab.models import model_from_checkpoint
 
-from .conftest import TINY, reslab_cmd, run_reslab, subprocess_env
+from .conftest import TINY, Background, reslab_cmd, run_reslab, subprocess_env
 
 
 def _records(run: Path) -> list[dict]:
@@ -145,8 +145,10 @@ def test_resume_after_sigkill_ends_with_the_same_weights(tiny_data: Path, tmp_pa
         "run.eval_every=50",
     ]
     straight, killed = tmp_path / "straight", tmp_path / "killed"
-    run_reslab("train", *args, "--out", str(straight), env=env)
-
+    # The uninterrupted run alongside (one thread each: two cores).
+    uninterrupted = Background(
+        "train", *args, "--out", str(straight), env=env, log=tmp_path / "log"
+    )
     proc = subprocess.Popen(
         reslab_cmd("train", *args, "--out", str(killed)),
         env=env,
@@ -162,6 +164,7 @@ def test_resume_after_sigkill_ends_with_the_same_weights(tiny_data: Path, tmp_pa
     resumed = run_reslab("train", "--resume", str(killed), env=env)
     resumed_at = re.search(r"resuming from iteration (\d+) of 150", resumed.stderr)
     assert resumed_at and int(resumed_at[1]) >= at  # a later checkpoint may beat the kill
+    uninterrupted.finish()
     a = _weights(straight / "checkpoints" / "latest.pt")
     b = _weights(killed / "checkpoints" / "latest.pt")
     assert a.keys() == b.keys()

@@ -15,15 +15,15 @@ def test_resnet20_learns_on_real_cifar10(real_source, tmp_path: Path) -> None:
         recipe="cifar-quick",
         data=str(real_source.path),
         out=run,
-        iterations=300,
+        iterations=200,  # 57.9 % test error on 2 threads (seed 0)
         sets=[
             f"data.root={real_source.root}",
             "data.train_subset_per_class=500",
             "data.test_subset_per_class=100",
             "optim.batch_size=64",
-            "run.eval_every=150",
+            "run.eval_every=100",
             "run.log_every=50",
-            "run.checkpoint_every=150",
+            "run.checkpoint_every=100",
         ],
     )
     assert summary["status"] == "finished"

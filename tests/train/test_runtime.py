@@ -16,7 +16,7 @@ import yaml
 from reslab.train import runtime
 from reslab.train.config import resolve
 from reslab.train.runtime import resolve_precision, resolve_runtime
-from tests.train.conftest import TINY, reslab_cmd, run_reslab, subprocess_env
+from tests.train.conftest import TINY, Background, reslab_cmd, run_reslab, subprocess_env
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 
@@ -163,7 +163,10 @@ def test_a_compiled_run_resumes_bit_for_bit_after_sigkill(tiny_data: Path, tmp_p
         "run.eval_every=20",
     ]
     straight, killed = tmp_path / "straight", tmp_path / "killed"
-    run_reslab("train", *args, "--out", str(straight), env=env)
+    # The uninterrupted run alongside (one thread each: two cores).
+    uninterrupted = Background(
+        "train", *args, "--out", str(straight), env=env, log=tmp_path / "log"
+    )
     proc = subprocess.Popen(
         reslab_cmd("train", *args, "--out", str(killed)),
         env=env,
@@ -177,6 +180,7 @@ def test_a_compiled_run_resumes_bit_for_bit_after_sigkill(tiny_data: Path, tmp_p
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     run_reslab("train", "--resume", str(killed), env=env)
+    uninterrupted.finish()
     a, b = (
         torch.load(d / "checkpoints" / "latest.pt", weights_only=True)["state_dict"]
         for d in (straight, killed)
