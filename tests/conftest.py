@@ -9,6 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs a pytest worker per core: one thread each, as the subprocess tests
+    # already use (OMP_NUM_THREADS=1), not as many threads per worker as there are cores.
+    torch.set_num_threads(1)
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("RESLAB_SHARED", REPO.parent / "shared")) / "data"
 
