@@ -3,12 +3,13 @@
 Python turns Ctrl-C into a KeyboardInterrupt in whatever code runs at that moment, and some
 of the code ``reslab`` runs discards it: torch's C extension imports NumPy while it
 initialises and ignores what that import raises, and a compiled run lost Ctrl-Cs later in
-its start-up too (the spot was not traced). The command then carried on as if nothing had been pressed. Measured with
-``reslab train`` on a tiny dataset, one Ctrl-C per run at a chosen delay: eager, 3 of 41
-runs interrupted 1.2-1.6 s after their start kept training, each interrupted inside
-``import torch``, and none of 81 (0.9-1.7 s) once that import held SIGINT back;
-compiled, with the import held, 2 of 2 runs interrupted 1.5 and 2.5 s after their start on
-a loaded machine, and none of 10 (1.5-13 s, loaded) with both guards below. So the CLI
+its start-up too (the spot was not traced). The command then carried on as if nothing had
+been pressed. Measured with ``reslab train`` on a tiny dataset, one Ctrl-C per run at a
+chosen delay: eager, 3 of 41 runs interrupted 1.2-1.6 s after their start kept training,
+each interrupted inside ``import torch``, and none of 81 (0.9-1.7 s) once that import held
+SIGINT back; compiled, with the import held, 2 of 2 runs interrupted 1.5 and 2.5 s after
+their start on a loaded machine, and none of 10 (1.5-13 s, loaded) with both guards below.
+So the CLI
 
 - remembers every Ctrl-C (:func:`ctrl_c_pressed`), and the training loop, which handles
   Ctrl-C itself, does not start after one that was swallowed;

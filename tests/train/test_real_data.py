@@ -15,7 +15,7 @@ def test_resnet20_learns_on_real_cifar10(real_source, tmp_path: Path) -> None:
         recipe="cifar-quick",
         data=str(real_source.path),
         out=run,
-        iterations=200,  # 57.9 % test error on 2 threads (seed 0)
+        iterations=200,
         sets=[
             f"data.root={real_source.root}",
             "data.train_subset_per_class=500",
@@ -31,4 +31,5 @@ def test_resnet20_learns_on_real_cifar10(real_source, tmp_path: Path) -> None:
     evals = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["images"] for r in evals if r["kind"] == "eval"] == [1_000, 1_000]
     assert "JPEG" in json.dumps(summary["data"]) or "jpeg" in json.dumps(summary["data"])
-    assert summary["test_top1_err"] < 65.0  # chance is 90 %
+    # Measured (seed 0): 61.2 % on one thread (a pytest worker), 57.9 % on two; chance: 90 %.
+    assert summary["test_top1_err"] < 70.0
