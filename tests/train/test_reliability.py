@@ -359,8 +359,8 @@ def test_ctrl_c_at_any_moment_of_startup_is_no_traceback(tiny_data: Path, tmp_pa
         time.sleep(delay)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)
-        # 130: stopped before training; 3: interrupted and checkpointed; -2: Python had
-        # not yet installed its handler
+        # 130: stopped before training; 3: interrupted and checkpointed; -2: ended by the
+        # signal itself (seen now and then during the start-up, without a traceback)
         assert proc.returncode in (130, 3, -signal.SIGINT), err
         assert "Traceback" not in err
 
