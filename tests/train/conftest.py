@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +72,37 @@ class Background:
     def finish(self) -> None:
         if self.proc.wait(timeout=600) != 0:
             raise AssertionError(f"reslab {' '.join(self.args)} failed:\n{self.log.read_text()}")
+
+
+def wait_for_checkpoint(proc: subprocess.Popen, latest: Path, at_least: int) -> int:
+    """The iteration of ``latest`` once ``proc`` has checkpointed at ``at_least`` or later."""
+    import torch
+
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError("the run ended before it could be interrupted")
+        if latest.exists():
+            iteration = torch.load(latest, weights_only=True)["iteration"]
+            if iteration >= at_least:
+                return iteration
+        time.sleep(0.02)
+    raise AssertionError("no checkpoint appeared")
+
+
+def sigkilled_run(*args: str, out: Path, env: dict[str, str], at_least: int) -> int:
+    """``reslab ARGS --out OUT`` SIGKILLed once it has checkpointed at ``at_least`` or
+    later; returns the iteration of that checkpoint."""
+    proc = subprocess.Popen(
+        reslab_cmd(*args, "--out", str(out)),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    at = wait_for_checkpoint(proc, out / "checkpoints" / "latest.pt", at_least)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return at
 
 
 def run_reslab(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:

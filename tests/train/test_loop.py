@@ -6,7 +6,6 @@ import json
 import re
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,15 @@ from reslab.analysis.runs import EVAL_KEYS, SUMMARY_KEYS, TRAIN_KEYS, read_run
 from reslab.checkpoint import load_checkpoint
 from reslab.models import model_from_checkpoint
 
-from .conftest import TINY, Background, reslab_cmd, run_reslab, subprocess_env
+from .conftest import (
+    TINY,
+    Background,
+    reslab_cmd,
+    run_reslab,
+    sigkilled_run,
+    subprocess_env,
+    wait_for_checkpoint,
+)
 
 
 def _records(run: Path) -> list[dict]:
@@ -118,19 +125,6 @@ def test_validation_split_selects_the_best_checkpoint(tiny_data: Path, tmp_path:
     assert all(r["images"] == 16 for r in vals)
 
 
-def _wait_for_checkpoint(proc: subprocess.Popen, latest: Path, at_least: int) -> int:
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError("the run ended before it could be interrupted")
-        if latest.exists():
-            iteration = torch.load(latest, weights_only=True)["iteration"]
-            if iteration >= at_least:
-                return iteration
-        time.sleep(0.02)
-    raise AssertionError("no checkpoint appeared")
-
-
 def test_resume_after_sigkill_ends_with_the_same_weights(tiny_data: Path, tmp_path: Path) -> None:
     env = subprocess_env(tmp_path)
     args = [
@@ -149,15 +143,7 @@ def test_resume_after_sigkill_ends_with_the_same_weights(tiny_data: Path, tmp_pa
     uninterrupted = Background(
         "train", *args, "--out", str(straight), env=env, log=tmp_path / "log"
     )
-    proc = subprocess.Popen(
-        reslab_cmd("train", *args, "--out", str(killed)),
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    at = _wait_for_checkpoint(proc, killed / "checkpoints" / "latest.pt", at_least=20)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    at = sigkilled_run("train", *args, out=killed, env=env, at_least=20)
     assert at % 6 != 0 or at < 150  # stopped somewhere inside the run
     assert not (killed / "summary.json").exists()
 
@@ -197,7 +183,7 @@ def test_sigterm_checkpoints_and_exits_cleanly(tiny_data: Path, tmp_path: Path) 
         stderr=subprocess.PIPE,
         text=True,
     )
-    _wait_for_checkpoint(proc, run / "checkpoints" / "latest.pt", at_least=5)
+    wait_for_checkpoint(proc, run / "checkpoints" / "latest.pt", at_least=5)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 3, err  # interrupted, resumable (docs/training.md)

@@ -3,9 +3,6 @@ paths train like fp32 eager."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,7 +13,7 @@ import yaml
 from reslab.train import runtime
 from reslab.train.config import resolve
 from reslab.train.runtime import resolve_precision, resolve_runtime
-from tests.train.conftest import TINY, Background, reslab_cmd, run_reslab, subprocess_env
+from tests.train.conftest import TINY, Background, run_reslab, sigkilled_run, subprocess_env
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 
@@ -167,18 +164,7 @@ def test_a_compiled_run_resumes_bit_for_bit_after_sigkill(tiny_data: Path, tmp_p
     uninterrupted = Background(
         "train", *args, "--out", str(straight), env=env, log=tmp_path / "log"
     )
-    proc = subprocess.Popen(
-        reslab_cmd("train", *args, "--out", str(killed)),
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    latest = killed / "checkpoints" / "latest.pt"
-    while not (latest.exists() and torch.load(latest, weights_only=True)["iteration"] >= 10):
-        assert proc.poll() is None, "the run ended before it could be interrupted"
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    sigkilled_run("train", *args, out=killed, env=env, at_least=10)
     run_reslab("train", "--resume", str(killed), env=env)
     uninterrupted.finish()
     a, b = (
