@@ -15,9 +15,11 @@ from reslab.analysis.claims import (
     degradation,
     late_mean,
     overfits_at_1202,
+    pooled_std,
     projection_shortcuts_help,
     residual_fixes_degradation,
     residual_responses_smaller,
+    seed_noise,
     spearman,
 )
 from reslab.analysis.runs import find_runs
@@ -156,6 +158,65 @@ def test_spearman() -> None:
     assert spearman([1, 2, 3], [1, 1, 2]) == pytest.approx(np.sqrt(3) / 2)  # ties averaged
 
 
+def test_pooled_std_weights_groups_by_their_degrees_of_freedom() -> None:
+    assert pooled_std([[1.0, 3.0], [5.0]]) == pytest.approx(np.sqrt(2))
+    assert pooled_std([[1.0, 3.0], [4.0, 5.0, 6.0]]) == pytest.approx(np.sqrt((2 + 2) / 3))
+    assert pooled_std([[1.0], [5.0]]) is None
+
+
+@pytest.mark.parametrize(
+    ("values", "says"),
+    [
+        ({"A": [9.0], "B": [8.0]}, "one seed per model: how much of them is seed noise is not"),
+        ({"A": [9.0, 9.4], "B": [9.1, 9.5]}, "every gap is within 2 stds: seed noise"),
+        ({"A": [9.0, 9.1], "B": [7.0, 7.1]}, "the largest gap is beyond seed noise"),
+    ],
+)
+def test_seed_noise(values: dict, says: str) -> None:
+    text = seed_noise(values)
+    assert says in text and "A - B = " in text
+
+
+@pytest.mark.parametrize(
+    ("train", "says"),
+    [
+        ([3.0, 3.5, 4.0, 4.5, 5.0], "Training error does not fall with depth either"),
+        ([3.0, 2.5, 2.0, 1.5, 1.0], "Training error does fall with depth"),
+    ],
+)
+def test_depth_not_reproduced_is_told_under_from_over_fitting(train: list, says: str) -> None:
+    test_errs = {**PAPER, "resnet110": [9.0]}  # the deepest tests worst
+    train_errs = {m: [t] for m, t in zip(PAPER, train, strict=True)}
+    claim = deeper_resnets_better(test_errs, train_errs=train_errs)
+    assert claim.reproduced is False and claim.diagnosis.startswith(says)
+    assert "ResNet-110 5.00" in claim.diagnosis or "ResNet-110 1.00" in claim.diagnosis
+    assert deeper_resnets_better(PAPER, train_errs=train_errs).diagnosis == ""
+
+
+def test_responses_not_reproduced_are_told_a_few_layers_from_the_bulk() -> None:
+    few = _stds(0.8, 109)
+    few[-3:] = 9.0  # three huge layers lift ResNet-110's mean above ResNet-56's
+    responses = {"resnet20": [_stds(1.2, 19)], "resnet56": [_stds(1.0, 55)], "resnet110": [few]}
+    claim = deeper_responses_smaller(responses)
+    assert claim.reproduced is False
+    assert claim.diagnosis.startswith("The median layer std does follow the paper's order")
+    assert "ResNet-110 9.00" in claim.diagnosis  # its largest layer
+
+    responses["resnet110"] = [_stds(1.5, 109)]
+    train = {"resnet20": [2.0], "resnet56": [2.5], "resnet110": [4.0]}
+    claim = deeper_responses_smaller(responses, train_errs=train)
+    assert claim.diagnosis.startswith("The median layer std does not follow it either")
+    assert "the less trained ones here (training error ResNet-20 2.00" in claim.diagnosis
+
+
+def test_shortcuts_not_reproduced_are_weighed_against_seed_noise() -> None:
+    claim = projection_shortcuts_help({"A": [8.7, 8.9], "B": [8.8, 8.6], "C": [8.9, 8.7]})
+    assert claim.reproduced is False
+    assert "seed noise, not a resolved difference" in claim.diagnosis
+    assert "Table 3" in claim.diagnosis
+    assert projection_shortcuts_help({"A": [9.0], "B": [8.8], "C": [8.7]}).diagnosis == ""
+
+
 def test_claims_from_run_directories(study: Path) -> None:
     claims = {c.key: c for c in check_claims(find_runs(study))}
     assert {k: c.reproduced for k, c in claims.items()} == {
@@ -167,3 +228,4 @@ def test_claims_from_run_directories(study: Path) -> None:
         "deeper_responses_smaller": True,
         "projection_shortcuts_help": True,  # A 8.9 and 9.0, B 8.6, C 8.4
     }
+    assert all(c.diagnosis == "" for c in claims.values())

@@ -136,3 +136,23 @@ def test_the_claims_by_budget_table_shows_each_verdict_at_each_fraction(tmp_path
     assert cells[1] == "no runs" and cells[3] == "no runs"
     assert cells[2].startswith("**reproduced**: ") and "%" in cells[2]
     assert cells[4].startswith("not tested: needs")  # only a ResNet-20 at the paper budget
+
+
+def test_a_claim_not_reproduced_gets_its_diagnosis(tmp_path: Path) -> None:
+    """A second ResNet-110 seed that trained and tested worst decides the depth claim against
+    the paper: the report says the deeper nets are under-fitted."""
+    write_study(tmp_path, seeds=1)
+    write_run(
+        tmp_path / "short" / "resnet110" / "seed1",
+        model="resnet110",
+        seed=1,
+        budget="short",
+        iterations=6000,
+        train_err=20.0,
+        test_err=30.0,
+        responses=[0.5] * 109,
+    )
+    text = write_report(tmp_path).read_text()
+    assert "**Where a claim is not reproduced**, by rules fixed before" in text
+    line = next(x for x in text.splitlines() if x.startswith("- *ResNets gain accuracy"))
+    assert "Training error does not fall with depth either" in line and "; rho +0.00)" in line

@@ -17,6 +17,7 @@ import numpy as np
 
 from reslab.analysis.claims import (
     MAX_RHO,
+    NOISE,
     TAIL,
     Claim,
     check_claims,
@@ -224,7 +225,23 @@ def _claims(claims: Sequence[Claim]) -> list[str]:
         "Responses compare the mean over layers of each 3x3 layer's std.",
         "",
     ]
-    return lines
+    return lines + _diagnoses(claims)
+
+
+def _diagnoses(claims: Sequence[Claim]) -> list[str]:
+    """What the numbers show where a claim is not reproduced (rules in analysis.claims)."""
+    diagnosed = [c for c in claims if c.reproduced is False and c.diagnosis]
+    if not diagnosed:
+        return []
+    return [
+        "**Where a claim is not reproduced**, by rules fixed before the `medium` runs were "
+        f"seen: a gap under {NOISE:g} pooled seed stds is noise; deeper nets that also train "
+        "worse are under-fitted; a mean response the medians contradict is raised by a few "
+        "layers.",
+        "",
+        *(f"- *{c.statement}* {c.diagnosis}" for c in diagnosed),
+        "",
+    ]
 
 
 def _table6(runs: Sequence[Run]) -> list[str]:
@@ -293,7 +310,8 @@ def _fig7(runs: Sequence[Run], figures: Path, base: Path, slug: str) -> list[str
         return []
     path = plot_fig7(responses, figures / f"{slug}fig7.png")
     rows = [
-        f"| {display_name(m)} | {len(s)} | {s.mean():.3f} | {s.max():.3f} | {s.min():.3f} |"
+        f"| {display_name(m)} | {len(s)} | {s.mean():.3f} | {np.median(s):.3f} | {s.max():.3f} "
+        f"| {s.min():.3f} |"
         for m, s in responses.items()
     ]
     return [
@@ -301,8 +319,8 @@ def _fig7(runs: Sequence[Run], figures: Path, base: Path, slug: str) -> list[str
         "",
         f"![Fig. 7: layer responses]({_rel(path, base)})",
         "",
-        "| model | 3x3 layers | mean std | max | min |",
-        "|---|---:|---:|---:|---:|",
+        "| model | 3x3 layers | mean std | median | max | min |",
+        "|---|---:|---:|---:|---:|---:|",
         *rows,
         "",
         "Std per channel over the test images and positions of each 3x3 layer's output "
