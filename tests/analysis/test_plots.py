@@ -118,3 +118,11 @@ def test_fig7_legend_is_outside_the_panels() -> None:
     fig.canvas.draw()
     legend = fig.legends[0].get_window_extent()
     assert not any(legend.overlaps(ax.get_window_extent()) for ax in fig.axes)
+
+
+def test_fig7_layer_ticks_are_whole_numbers() -> None:
+    fig = fig7_figure({"resnet20": np.linspace(1, 0.5, 19)})
+    fig.canvas.draw()
+    for ax in fig.axes:
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert len(ticks) >= 3 and all(float(t).is_integer() for t in ticks)

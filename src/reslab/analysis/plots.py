@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import MultipleLocator
+from matplotlib.ticker import MaxNLocator, MultipleLocator
 
 from reslab.analysis.runs import Run, display_name, model_depth
 from reslab.errors import OptionError, check_choice
@@ -166,6 +166,7 @@ def fig7_figure(responses: Mapping[str, np.ndarray]) -> Figure:
         ax.set_ylabel("std")
         ax.set_xlim(left=0)
         ax.set_ylim(bottom=0)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # layers are counted
         ax.grid(True, color="0.9", linewidth=0.6)
     # One legend outside the panels: inside, it covered the deepest net's last layers.
     fig.legend(

@@ -191,9 +191,9 @@ def _schedule_note(runs: Sequence[Run]) -> list[str]:
     return [
         f"**About the schedule.** These runs train for {shown} iterations, "
         f"{_fraction(longest)} of the paper's {CIFAR_ITERATIONS:,}: the networks "
-        "are far from converged, so the "
-        "absolute errors and the claims that rest on fully trained errors (depth helping "
-        "most of all) are not settled by them; the `paper` budget is the test.",
+        "are not fully trained, so the absolute errors and the claims that rest on fully "
+        "trained errors (depth helping most of all) are not settled by them; the `paper` "
+        "budget is the test.",
         "",
     ]
 
