@@ -20,6 +20,7 @@ from reslab.errors import ReslabError
 
 CONFIG_FILE = "config.yaml"
 SUMMARY_FILE = "summary.json"
+METRICS_FILE = "metrics.jsonl"
 STATUSES = ("finished", "interrupted", "diverged")  # what summary.json's "status" holds
 RUN_STATUSES = ("new", "unfinished", *STATUSES)
 
@@ -60,3 +61,27 @@ def run_status(run_dir: Path) -> str:
     if status in STATUSES:
         return status
     return "unfinished" if (run_dir / CONFIG_FILE).is_file() else "new"
+
+
+def progress(run_dir: Path) -> str:
+    """``'4,550/16,000'``: the last iteration logged in ``metrics.jsonl`` of the configured
+    ones (``''`` when nothing is logged). A resumed run restarts from its last checkpoint,
+    up to ``run.checkpoint_every`` iterations before the logged one."""
+    try:
+        lines = (run_dir / METRICS_FILE).read_text().splitlines()
+    except OSError:
+        return ""
+    done = None
+    for line in reversed(lines):  # the last line may be cut short by a kill
+        try:
+            done = int(json.loads(line)["iteration"])
+            break
+        except (ValueError, KeyError, TypeError):
+            continue
+    if done is None:
+        return ""
+    try:
+        total = int(read_config(run_dir)["schedule"]["iterations"])
+    except (ReslabError, KeyError, TypeError, ValueError):
+        return f"{done:,}"  # a schedule in epochs, or no readable config
+    return f"{done:,}/{total:,}"

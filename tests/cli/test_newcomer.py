@@ -127,3 +127,16 @@ def test_reproduce_needs_a_budget_to_train(cli, tmp_path) -> None:
     assert not (tmp_path / "r").exists()
     code, out, _ = cli("reproduce", "shortcuts", "--dry-run", "--out", str(tmp_path / "r"))
     assert code == 0 and "--iterations 4000" in out  # a listing defaults to short
+
+
+def test_reproduce_dry_run_shows_how_far_each_started_run_is(cli, tmp_path) -> None:
+    run = tmp_path / "r" / "short" / "resnet20-shortcutB-s0"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text("model: {name: resnet20}\nschedule: {iterations: 4000}\n")
+    (run / "metrics.jsonl").write_text('{"kind": "train", "iteration": 1250}\n')
+    code, out, _ = cli("reproduce", "shortcuts", "--dry-run", "--out", str(tmp_path / "r"))
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 3
+    assert lines[1].startswith("unfinished  1,250/4,000   reslab train --model resnet20 ")
+    assert "shortcut=B" in lines[1]
+    assert lines[0].startswith("new                       reslab train --model resnet20 ")

@@ -9,6 +9,7 @@ import pytest
 
 from reslab.analysis.runs import find_runs
 from reslab.reproduce import get_budget, get_experiment, plan, reproduce, run_status
+from reslab.rundir import progress
 
 
 def _write(path: Path, text: str = "{}") -> None:
@@ -28,6 +29,20 @@ def test_run_status(tmp_path: Path) -> None:
 
     _write(tmp_path / "b" / "config.yaml", "model: {name: resnet20}\n")
     assert run_status(tmp_path / "b") == read_run(tmp_path / "b").status == "unfinished"
+
+
+def test_progress_reads_the_last_logged_iteration(tmp_path: Path) -> None:
+    run = tmp_path / "a"
+    assert progress(run) == ""
+    _write(run / "config.yaml", "model: {name: resnet20}\nschedule: {iterations: 16000}\n")
+    _write(run / "metrics.jsonl", "")
+    assert progress(run) == ""
+    records = [{"kind": "train", "iteration": 4500}, {"kind": "eval", "iteration": 4550}]
+    cut = '{"kind": "train", "itera'  # a kill while the line was written
+    _write(run / "metrics.jsonl", "\n".join([*map(json.dumps, records), cut]))
+    assert progress(run) == "4,550/16,000"
+    _write(run / "config.yaml", "model: {name: resnet20}\nschedule: {epochs: 90}\n")
+    assert progress(run) == "4,550"
 
 
 def test_an_interrupted_run_is_resumed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

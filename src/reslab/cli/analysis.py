@@ -120,6 +120,7 @@ def reproduce_cmd(
     """Train an experiment of the paper (finished runs skipped, interrupted ones resumed)
     and write the report on every run under --out."""
     from reslab.reproduce import run_experiment, run_status
+    from reslab.rundir import progress
 
     budget = _reproduce_budget(
         budget, trains=not (dry_run or no_train or experiment == "imagenet-table1")
@@ -141,7 +142,10 @@ def reproduce_cmd(
         console.print(f"wrote {result}")
         return
     for run in result:
-        console.print(f"{run_status(run.run_dir):9} {run.command}", highlight=False, soft_wrap=True)
+        status = run_status(run.run_dir)
+        done = progress(run.run_dir) if status in ("unfinished", "interrupted") else ""
+        line = f"{status:11} {done:13} {run.command}"
+        console.print(line, highlight=False, soft_wrap=True)
 
 
 def _reproduce_budget(budget: str | None, *, trains: bool) -> str:
