@@ -74,6 +74,7 @@ def test_budgets_are_never_compared(tmp_path: Path) -> None:
     sections = [line for line in text.splitlines() if line.startswith("## ")]
     assert sections == [
         "## The claims by budget, CIFAR-10 (JPEG copy)",
+        "## Test error by budget, CIFAR-10 (JPEG copy)",  # side by side, never mixed
         "## Budget `paper`, CIFAR-10 (JPEG copy)",
         "## Budget `smoke`, CIFAR-10 (JPEG copy)",
     ]
@@ -156,3 +157,19 @@ def test_a_claim_not_reproduced_gets_its_diagnosis(tmp_path: Path) -> None:
     assert "**Where a claim is not reproduced**, by rules fixed before" in text
     line = next(x for x in text.splitlines() if x.startswith("- *ResNets gain accuracy"))
     assert "Training error does not fall with depth either" in line and "; rho +0.00)" in line
+
+
+def test_test_errors_by_budget_sit_side_by_side(report: tuple[Path, str], tmp_path: Path) -> None:
+    assert "## Test error by budget" not in report[1]  # one budget: its Table 6 says it all
+    write_study(tmp_path, budget="short", seeds=2)
+    write_run(
+        tmp_path / "paper" / "resnet20" / "seed0", budget="paper", iterations=64_000, test_err=7.9
+    )
+    text = write_report(tmp_path).read_text()
+    table = text.split("## Test error by budget, CIFAR-10 (JPEG copy)")[1].split("\n## ")[0]
+    rows = [line for line in table.splitlines() if line.startswith("| ")]
+    assert rows[0] == "| network | `short` (9%) | `paper` (full) | He et al. (Table 6) |"
+    resnet20 = next(r for r in rows if r.startswith("| ResNet-20 |"))
+    assert resnet20 == "| ResNet-20 | 8.95 ± 0.07 (2 seeds) | 7.90 | 8.75 |"
+    assert "| plain-56 | 13.05 ± 0.07 (2 seeds) | - | - |" in rows
+    assert not any(r.startswith("| ResNet-1202 |") for r in rows)  # not finished anywhere

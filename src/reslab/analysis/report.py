@@ -74,6 +74,7 @@ def render_report(runs: Sequence[Run], *, root: Path, figures: Path, base: Path)
     if any(is_jpeg(r) for r in runs):
         lines += [JPEG_NOTE, ""]
     lines += claims_by_budget(studies)
+    lines += errors_by_budget(studies)
     for (budget, data), study in studies.items():
         slug = _slug(budget, data, len(studies))
         lines += _study(study, budget, data, root, figures, base, slug)
@@ -130,6 +131,40 @@ def claims_by_budget(studies: dict[tuple[str, str], list[Run]]) -> list[str]:
             ]
             lines.append(f"| {claim.statement} | " + " | ".join(cells) + " |")
         lines += ["", "Each budget's section below gives the criteria and every run.", ""]
+    return lines
+
+
+def errors_by_budget(studies: dict[tuple[str, str], list[Run]]) -> list[str]:
+    """Per dataset, each network's test error at every budget trained, beside the paper's:
+    how far each schedule gets every net."""
+    lines: list[str] = []
+    for data in dict.fromkeys(d for _, d in studies):
+        budgets = [b for b in reversed(BUDGET_ORDER) if (b, data) in studies]
+        budgets += [b for b, d in studies if d == data and b not in budgets]
+        groups = {b: group_finished(studies[b, data]) for b in budgets}
+        models = [m for m in (*PLAINS, *TABLE6) if any((m, ()) in groups[b] for b in budgets)]
+        if len(budgets) < 2 or not models:
+            continue  # one budget: its own Table 6 says it all
+        lines += [
+            f"## Test error by budget, {data}",
+            "",
+            "| network | "
+            + " | ".join(f"`{b}`{_share(b, studies, data)}" for b in budgets)
+            + " | He et al. (Table 6) |",
+            "|---|" + "---:|" * (len(budgets) + 1),
+        ]
+        for model in models:
+            cells = [
+                fmt_values([r.test_err for r in groups[b].get((model, ()), [])]) for b in budgets
+            ]
+            lines.append(
+                f"| {display_name(model)} | " + " | ".join(cells) + f" | {_paper_error(model)} |"
+            )
+        lines += [
+            "",
+            "Top-1 test error (%), default options; mean ± std over seeds where there are several.",
+            "",
+        ]
     return lines
 
 
