@@ -82,6 +82,22 @@ def test_budgets_are_never_compared(tmp_path: Path) -> None:
     assert (tmp_path / "figures" / "paper-cifar-10-jpeg-copy-fig6.png").is_file()
 
 
+def test_figures_an_earlier_report_wrote_are_not_left_behind(tmp_path: Path) -> None:
+    write_study(tmp_path, budget="short", seeds=1)
+    write_report(tmp_path)
+    figures = tmp_path / "figures"
+    assert {p.name for p in figures.iterdir()} == {"fig6.png", "fig7.png"}
+    (figures / "notes.png").write_bytes(b"")  # not the report's: kept
+    write_run(tmp_path / "paper" / "resnet20" / "seed0", budget="paper", iterations=64_000)
+    write_report(tmp_path)
+    assert {p.name for p in figures.iterdir()} == {
+        "notes.png",
+        "paper-cifar-10-jpeg-copy-fig6.png",
+        "short-cifar-10-jpeg-copy-fig6.png",
+        "short-cifar-10-jpeg-copy-fig7.png",
+    }
+
+
 def test_cli_report(cli, study: Path, tmp_path: Path) -> None:
     code, out, _ = cli("report", str(study), "--out", str(tmp_path / "r.md"))
     assert code == 0 and "r.md" in out

@@ -55,8 +55,19 @@ def write_report(root: str | Path, out: str | Path | None = None) -> Path:
         raise ReslabError(f"{root}: no run directories (folders with a config.yaml) found")
     out = Path(out) if out is not None else root / "report.md"
     out.parent.mkdir(parents=True, exist_ok=True)
-    text = render_report(runs, root=root, figures=out.parent / "figures", base=out.parent)
+    figures = out.parent / "figures"
+    text = render_report(runs, root=root, figures=figures, base=out.parent)
+    _remove_stale_figures(figures, text, out.parent)
     return write_text(out, text)
+
+
+def _remove_stale_figures(figures: Path, text: str, base: Path) -> None:
+    """Delete the figures an earlier report wrote that this one no longer shows (their names
+    gain a budget prefix once a second budget appears), so none is left to mislead."""
+    linked = {(base / link).resolve() for link in re.findall(r"\]\(([^)]+\.png)\)", text)}
+    for path in figures.glob("*fig[67].png"):
+        if path.resolve() not in linked:
+            path.unlink()
 
 
 def render_report(runs: Sequence[Run], *, root: Path, figures: Path, base: Path) -> str:
