@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from reslab.analysis.claims import fmt_values
-from reslab.analysis.report import data_label, fmt_duration
+from reslab.analysis.markdown import fmt_duration
+from reslab.analysis.report import data_label
 from reslab.analysis.runs import Run, find_runs
 from reslab.errors import OptionError, ReslabError
 

@@ -1,7 +1,8 @@
 """``reslab report DIR``: a Markdown report with PNG figures from a tree of run directories.
 
-One section per study: runs of one budget on one dataset (comparing runs across budgets or
-datasets would mean nothing). Each section holds the paper's claims marked reproduced or
+One section per study: runs of one budget on one dataset, never mixed with another's in one
+verdict or mean; with several budgets, the tables of :mod:`reslab.analysis.budgets` set them
+side by side first. Each section holds the paper's claims marked reproduced or
 not, Table 6 beside the paper's figures (from the model registry), Fig. 6, Fig. 7, the
 shortcut comparison and every run with its command, data, hardware and wall time. The
 report is a pure function of the run directories: no dates, no absolute paths.
@@ -15,6 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
+from reslab.analysis.budgets import (
+    BUDGET_ORDER,
+    TABLE6,
+    claims_by_budget,
+    errors_by_budget,
+    fraction,
+)
 from reslab.analysis.claims import (
     MAX_RHO,
     NOISE,
@@ -26,16 +34,15 @@ from reslab.analysis.claims import (
     late_mean,
     shortcut_study,
 )
+from reslab.analysis.markdown import fmt_duration, md_cell, paper_error
 from reslab.analysis.plots import plot_fig6, plot_fig7
 from reslab.analysis.runs import Run, display_name, find_runs, model_depth
 from reslab.errors import ReslabError
 from reslab.fileio import write_text
 from reslab.models import get_entry
-from reslab.paper import BUDGETS, CIFAR_ITERATIONS, FIG7, PLAINS, RESNET_1202, RESNETS
+from reslab.paper import CIFAR_ITERATIONS, FIG7, PLAINS, RESNET_1202, RESNETS
 
-TABLE6 = (*RESNETS, RESNET_1202)
 FIG6_DEEP = ("resnet110", RESNET_1202)
-BUDGET_ORDER = tuple(BUDGETS)  # longest first; others (e.g. "custom") follow
 
 JPEG_NOTE = (
     "**About the data.** These runs use a JPEG copy of CIFAR-10 (quality 75, 4:2:0 chroma "
@@ -116,90 +123,6 @@ def data_label(run: Run) -> str:
     return "CIFAR-10 (JPEG copy)" if is_jpeg(run) else run.data
 
 
-def claims_by_budget(studies: dict[tuple[str, str], list[Run]]) -> list[str]:
-    """Per dataset, a table of each claim's verdict at every budget (smoke to paper), with
-    the numbers that decide it, so that a reader sees at which fraction of the paper's
-    schedule a claim appears."""
-    lines: list[str] = []
-    for data in dict.fromkeys(d for _, d in studies):
-        verdicts = {
-            budget: {c.key: c for c in check_claims([r for r in rs if r.finished])}
-            for (budget, d), rs in studies.items()
-            if d == data
-        }
-        budgets = [*reversed(BUDGET_ORDER), *(b for b in verdicts if b not in BUDGET_ORDER)]
-        claims = next(iter(verdicts.values())).values()
-        lines += [
-            f"## The claims by budget, {data}",
-            "",
-            "| claim | " + " | ".join(f"`{b}`{_share(b, studies, data)}" for b in budgets) + " |",
-            "|---|" + "---|" * len(budgets),
-        ]
-        for claim in claims:
-            cells = [
-                _verdict_cell(verdicts[b][claim.key]) if b in verdicts else "no runs"
-                for b in budgets
-            ]
-            lines.append(f"| {claim.statement} | " + " | ".join(cells) + " |")
-        lines += ["", "Each budget's section below gives the criteria and every run.", ""]
-    return lines
-
-
-def errors_by_budget(studies: dict[tuple[str, str], list[Run]]) -> list[str]:
-    """Per dataset, each network's test error at every budget trained, beside the paper's:
-    how far each schedule gets every net."""
-    lines: list[str] = []
-    for data in dict.fromkeys(d for _, d in studies):
-        budgets = [b for b in reversed(BUDGET_ORDER) if (b, data) in studies]
-        budgets += [b for b, d in studies if d == data and b not in budgets]
-        groups = {b: group_finished(studies[b, data]) for b in budgets}
-        models = [m for m in (*PLAINS, *TABLE6) if any((m, ()) in groups[b] for b in budgets)]
-        if len(budgets) < 2 or not models:
-            continue  # one budget: its own Table 6 says it all
-        lines += [
-            f"## Test error by budget, {data}",
-            "",
-            "| network | "
-            + " | ".join(f"`{b}`{_share(b, studies, data)}" for b in budgets)
-            + " | He et al. (Table 6) |",
-            "|---|" + "---:|" * (len(budgets) + 1),
-        ]
-        for model in models:
-            cells = [
-                fmt_values([r.test_err for r in groups[b].get((model, ()), [])]) for b in budgets
-            ]
-            lines.append(
-                f"| {display_name(model)} | " + " | ".join(cells) + f" | {_paper_error(model)} |"
-            )
-        lines += [
-            "",
-            "Top-1 test error (%), default options; mean ± std over seeds where there are several.",
-            "",
-        ]
-    return lines
-
-
-def _share(budget: str, studies: dict[tuple[str, str], list[Run]], data: str) -> str:
-    """' (1/16)': the budget's longest run as a share of the paper's 64k iterations."""
-    runs = studies.get((budget, data), [])
-    longest = max((int((r.summary or {}).get("iterations") or 0) for r in runs), default=0)
-    if not longest:
-        return ""
-    return " (full)" if longest >= CIFAR_ITERATIONS else f" ({_fraction(longest)})"
-
-
-def _fraction(iterations: int) -> str:
-    """A schedule's length as a share of the paper's: '1/16', '9%'."""
-    if CIFAR_ITERATIONS % iterations == 0:
-        return f"1/{CIFAR_ITERATIONS // iterations}"
-    return f"{iterations / CIFAR_ITERATIONS:.0%}"
-
-
-def _verdict_cell(claim: Claim) -> str:
-    mark = {True: "**reproduced**", False: "**not reproduced**", None: "not tested"}
-    return f"{mark[claim.reproduced]}: {_cell(claim.evidence)}"
-
-
 # --- one study -------------------------------------------------------------------------
 
 
@@ -236,7 +159,7 @@ def _schedule_note(runs: Sequence[Run]) -> list[str]:
     shown = ", ".join(f"{n:,}" for n in sorted(iterations))
     return [
         f"**About the schedule.** These runs train for {shown} iterations, "
-        f"{_fraction(longest)} of the paper's {CIFAR_ITERATIONS:,}: the networks "
+        f"{fraction(longest)} of the paper's {CIFAR_ITERATIONS:,}: the networks "
         "are not fully trained, so the absolute errors and the claims that rest on fully "
         "trained errors (depth helping most of all) are not settled by them; the `paper` "
         "budget is the test.",
@@ -259,7 +182,7 @@ def _claims(claims: Sequence[Claim]) -> list[str]:
     ]
     mark = {True: "**reproduced**", False: "**not reproduced**", None: "not tested"}
     lines += [
-        f"| {c.statement} | {c.reference} | {mark[c.reproduced]} | {_cell(c.evidence)} |"
+        f"| {c.statement} | {c.reference} | {mark[c.reproduced]} | {md_cell(c.evidence)} |"
         for c in claims
     ]
     lines += [
@@ -308,7 +231,7 @@ def _table6(runs: Sequence[Run]) -> list[str]:
         ours_params = f" (ours {params / 1e6:.2f}M)" if params else ""
         lines.append(
             f"| {display_name(model)} | {model_depth(model)} | {paper_params}{ours_params} | "
-            f"{_paper_error(model)} | {fmt_values(errs, count=False)} | "
+            f"{paper_error(model)} | {fmt_values(errs, count=False)} | "
             f"{f'{min(errs):.2f}' if errs else '-'} | {len(errs) or '-'} |"
         )
     return [
@@ -318,15 +241,6 @@ def _table6(runs: Sequence[Run]) -> list[str]:
         "hardware and wall time are listed under Runs.",
         "",
     ]
-
-
-def _paper_error(model: str) -> str:
-    """The registry's figure with the source's remark: '6.43 (best of 5; mean 6.61 +- 0.16)'."""
-    paper = get_entry(model).paper
-    if paper is None or paper.top1_err is None:
-        return "-"
-    remark = paper.source.partition("(")[2].rstrip(")")
-    return f"{paper.top1_err:.2f}" + (f" ({remark})" if remark else "")
 
 
 def _fig6(runs: Sequence[Run], figures: Path, base: Path, slug: str) -> list[str]:
@@ -420,8 +334,8 @@ def _runs_table(runs: Sequence[Run], root: Path) -> list[str]:
             str(s.get("iterations", int(run.train["iteration"][-1]) if run.train.rows else "-")),
             fmt_duration(s.get("wall_s")),
             _hardware(run),
-            _cell(run.data),
-            f"`{_cell(run.command)}`" if run.command else "-",
+            md_cell(run.data),
+            f"`{md_cell(run.command)}`" if run.command else "-",
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return [*lines, ""]
@@ -449,19 +363,6 @@ def _hardware(run: Run) -> str:
     hardware = run.env.get("hardware") or (run.summary or {}).get("device") or "-"
     world = int(run.env.get("world_size") or 1)
     return f"{world} x {hardware}" if world > 1 else str(hardware)
-
-
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}"
-
-
-def _cell(text: str) -> str:
-    """Text safe inside a Markdown table cell."""
-    return str(text).replace("|", "\\|").replace("\n", " ")
 
 
 def _rel(path: Path, base: Path) -> str:
