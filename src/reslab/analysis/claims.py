@@ -300,22 +300,20 @@ def pooled_std(groups: Sequence[Sequence[float]]) -> float | None:
 
 def seed_noise(values: Mapping[str, Sequence[float]]) -> str:
     """Whether the gaps between consecutive labels' means exceed the pooled seed spread."""
-    labels = list(values)
-    gaps = [
-        f"{a} - {b} = {np.mean(values[a]) - np.mean(values[b]):+.2f}"
-        for a, b in itertools.pairwise(labels)
-    ]
+    gaps = {
+        f"{a} - {b}": float(np.mean(values[a]) - np.mean(values[b]))
+        for a, b in itertools.pairwise(values)
+    }
+    listed = "; ".join(f"{pair} = {gap:+.2f}" for pair, gap in gaps.items())
     spread = pooled_std(list(values.values()))
     if spread is None:
         return (
-            f"Gaps (points): {'; '.join(gaps)}, with one seed per model: how much of them is "
+            f"Gaps (points): {listed}, with one seed per model: how much of them is "
             "seed noise is not measured here."
         )
-    largest = max(
-        abs(np.mean(values[a]) - np.mean(values[b])) for a, b in itertools.pairwise(labels)
-    )
+    largest = max(abs(gap) for gap in gaps.values())
     resolved = largest >= NOISE * spread
-    return f"Gaps (points): {'; '.join(gaps)}; the seed-to-seed std is {spread:.2f}, so " + (
+    return f"Gaps (points): {listed}; the seed-to-seed std is {spread:.2f}, so " + (
         "the largest gap is beyond seed noise."
         if resolved
         else f"every gap is within {NOISE:g} stds: seed noise, not a resolved difference."
