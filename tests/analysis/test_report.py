@@ -56,7 +56,8 @@ def test_shortcuts_and_runs(report: tuple[Path, str]) -> None:
     row = next(line for line in runs.splitlines() if "`short/resnet1202/seed0`" in line)
     assert "| unfinished | - |" in row
     row = next(line for line in runs.splitlines() if "`short/resnet56/seed1`" in line)
-    assert "| 1 | short | finished |" in row and "| 0:25:00 | Test CPU (2 cores) |" in row
+    assert "| 1 | short | finished |" in row
+    assert "| 0:25:00 | Test CPU (2 cores) | fp32, eager |" in row
     assert "`reslab train --model resnet56 --recipe cifar-paper" in row
 
 

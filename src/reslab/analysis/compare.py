@@ -44,25 +44,15 @@ FREE = frozenset(
 
 def config_value(run: Run, key: str) -> Any:
     """The value of dotted ``key`` in the run's config.yaml, or :data:`UNSET`;
-    ``run.precision`` as the arithmetic the run trained in (:func:`precision`)."""
+    ``run.precision`` as the arithmetic the run trained in (:attr:`Run.precision`)."""
     if key == "run.precision":
-        return precision(run)
+        return run.precision
     value: Any = run.config
     for part in key.split("."):
         if not isinstance(value, dict) or part not in value:
             return UNSET
         value = value[part]
     return value
-
-
-def precision(run: Run) -> str:
-    """Runs from before ``run.precision`` was made concrete recorded "auto", which then
-    meant bf16 on CUDA and fp32 elsewhere."""
-    value = str((run.config.get("run") or {}).get("precision", "fp32"))
-    if value != "auto":
-        return value
-    device = str((run.summary or {}).get("device") or run.env.get("device") or "cpu")
-    return "bf16" if device.startswith("cuda") else "fp32"
 
 
 def check_comparable(runs: Sequence[Run], by: Sequence[str]) -> None:
@@ -180,7 +170,7 @@ def _fmt(value: Any) -> str:
 def _settings(run: Run) -> dict[str, Any]:
     """The run's configuration as dotted keys, precision made concrete."""
     settings = dict(_flatten(run.config))
-    settings["run.precision"] = precision(run)
+    settings["run.precision"] = run.precision
     return settings
 
 

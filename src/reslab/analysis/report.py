@@ -4,8 +4,8 @@ One section per study: runs of one budget on one dataset, never mixed with anoth
 verdict or mean; with several budgets, the tables of :mod:`reslab.analysis.budgets` set them
 side by side first. Each section holds the paper's claims marked reproduced or
 not, Table 6 beside the paper's figures (from the model registry), Fig. 6, Fig. 7, the
-shortcut comparison and every run with its command, data, hardware and wall time. The
-report is a pure function of the run directories: no dates, no absolute paths.
+shortcut comparison and every run with its command, data, hardware, arithmetic and wall
+time. The report is a pure function of the run directories: no dates, no absolute paths.
 """
 
 from __future__ import annotations
@@ -317,8 +317,8 @@ def _runs_table(runs: Sequence[Run], root: Path) -> list[str]:
         "### Runs",
         "",
         "| run | model | seed | budget | status | test error (%) | final training error "
-        "(%) | iterations | wall time | hardware | data | command |",
-        "|---|---|---:|---|---|---:|---:|---:|---:|---|---|---|",
+        "(%) | iterations | wall time | hardware | arithmetic | data | command |",
+        "|---|---|---:|---|---|---:|---:|---:|---:|---|---|---|---|",
     ]
     for run in sorted(runs, key=lambda r: str(r.path)):
         s = run.summary or {}
@@ -334,6 +334,7 @@ def _runs_table(runs: Sequence[Run], root: Path) -> list[str]:
             str(s.get("iterations", int(run.train["iteration"][-1]) if run.train.rows else "-")),
             fmt_duration(s.get("wall_s")),
             _hardware(run),
+            _arithmetic(run),
             md_cell(run.data),
             f"`{md_cell(run.command)}`" if run.command else "-",
         ]
@@ -363,6 +364,13 @@ def _hardware(run: Run) -> str:
     hardware = run.env.get("hardware") or (run.summary or {}).get("device") or "-"
     world = int(run.env.get("world_size") or 1)
     return f"{world} x {hardware}" if world > 1 else str(hardware)
+
+
+def _arithmetic(run: Run) -> str:
+    """The precision and compilation a run trained with (config.yaml): "bf16, compiled"."""
+    compiled = (run.config.get("model") or {}).get("compile")
+    mode = {True: "compiled", False: "eager"}.get(compiled, f"compile {compiled}")
+    return f"{run.precision}, {mode}"
 
 
 def _rel(path: Path, base: Path) -> str:

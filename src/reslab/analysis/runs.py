@@ -144,6 +144,16 @@ class Run:
         return self.status == "finished"
 
     @property
+    def precision(self) -> str:
+        """The arithmetic the run trained in. Runs from before ``run.precision`` was made
+        concrete recorded "auto", which then meant bf16 on CUDA and fp32 elsewhere."""
+        value = str((self.config.get("run") or {}).get("precision", "fp32"))
+        if value != "auto":
+            return value
+        device = str((self.summary or {}).get("device") or self.env.get("device") or "cpu")
+        return "bf16" if device.startswith("cuda") else "fp32"
+
+    @property
     def budget(self) -> str:
         """The ``reslab reproduce`` budget (paper, short, smoke); "custom" for other runs."""
         return str(self.reproduce.get("budget", "custom"))
