@@ -67,9 +67,9 @@ def test_shorter_or_longer_schedules_scale_the_milestones(length, milestones) ->
 
 def test_epoch_recipes_become_iterations() -> None:
     s = _schedule("cifar-quick")
-    assert (s.iterations, s.epochs) == (7 * IPE, None)
-    assert s.warmup_iterations == 410  # 15 % of 2,730
-    assert _schedule("cifar-quick", ("epochs", 12)).warmup_iterations == 702
+    assert (s.iterations, s.epochs) == (12 * IPE, None)
+    assert s.warmup_iterations == 702  # 15 % of 4,680
+    assert _schedule("cifar-quick", ("epochs", 7)).warmup_iterations == 410
 
 
 # Iterations per epoch of a 10-image folder, a 5,000-image folder and CIFAR-10 (batch 128).
@@ -92,7 +92,7 @@ def test_warmup_scales_with_the_run_on_any_dataset_size(recipe, size, length) ->
 
 def test_the_issue_cases_no_longer_end_at_the_peak() -> None:
     # 5,000 images, 7 epochs: 273 iterations, warm-up 41 (a fixed 350 was past the end).
-    s = finalize(resolve("cifar-quick"), 39).schedule
+    s = finalize(resolve("cifar-quick"), 39, ("epochs", 7)).schedule
     assert (s.iterations, s.warmup_iterations) == (273, 41)
     # 10 images, --iterations 200: warm-up 30 (was 5,833); lr at iteration 5 is 6/30 of 0.2.
     s = finalize(resolve("cifar-quick"), 1, ("iterations", 200)).schedule
@@ -124,7 +124,7 @@ def test_warmup_in_iterations_replaces_the_recipes_fraction() -> None:
     config = resolve("cifar-quick", sets=["schedule.warmup_iterations=100"])
     assert (config.schedule.warmup_fraction, config.schedule.warmup_iterations) == (0.0, 100)
     assert finalize(config, IPE).schedule.warmup_iterations == 100
-    config = resolve("cifar-quick", sets=["schedule.iterations=500"])  # replaces 7 epochs
+    config = resolve("cifar-quick", sets=["schedule.iterations=500"])  # replaces 12 epochs
     assert (config.schedule.iterations, config.schedule.epochs) == (500, None)
 
 
@@ -133,9 +133,9 @@ def test_warmup_in_iterations_replaces_the_recipes_fraction() -> None:
     [
         (
             "cifar-quick",
-            ["schedule.warmup_iterations=3000"],
+            ["schedule.warmup_iterations=5000"],
             None,
-            "the linear warm-up (3000 iterations) is not shorter than the run (2730 iterations)",
+            "the linear warm-up (5000 iterations) is not shorter than the run (4680 iterations)",
         ),
         (
             "cifar-paper",
