@@ -76,13 +76,24 @@ def test_two_groups_are_paired_by_seed_in_the_order_given(tmp_path: Path) -> Non
     paths = [tmp_path / "short", tmp_path / "pad"]
     rows = compare_runs(paths, ["data.pad_value"])
     assert [r["values"]["data.pad_value"] for r in rows] == ["mean", "black"]
-    assert paired(rows) == [(1, 0.5), (2, 1.0)]
+    assert paired(*rows) == [(1, 0.5), (2, 1.0)]
     text = compare_markdown(rows, ["data.pad_value"], "reslab compare ...")
     assert "| `black` | ResNet-20 |" in text and "| 2 | 20.25 ± 1.06 |" in text
     assert (
         "`data.pad_value=black` minus `data.pad_value=mean`: seed 1: +0.50, seed 2: +1.00 "
         "points; mean +0.75." in text
     )
+
+
+def test_each_later_group_is_paired_with_the_first(tmp_path: Path) -> None:
+    for pad, errs in (("mean", (19.0, 20.0)), ("black", (19.5, 21.0)), ("edge", (18.0, 20.5))):
+        for seed, err in enumerate(errs, 1):
+            _pad_run(tmp_path / pad / f"s{seed}", pad=pad, seed=seed, test_err=err)
+    paths = [tmp_path / pad for pad in ("mean", "black", "edge")]
+    text = compare_markdown(compare_runs(paths, ["data.pad_value"]), ["data.pad_value"], "...")
+    mean = "minus `data.pad_value=mean`: seed 1:"
+    assert f"`data.pad_value=black` {mean} +0.50, seed 2: +1.00 points; mean +0.75." in text
+    assert f"`data.pad_value=edge` {mean} -1.00, seed 2: +0.50 points; mean -0.25." in text
 
 
 def test_runs_that_differ_in_another_key_are_refused(cli, tmp_path: Path) -> None:

@@ -5,8 +5,9 @@ group, usually seeds). Used for studies of one setting, such as precision or pad
 The runs must be comparable: their configurations may differ only in the ``--by`` keys, the
 seed and keys that do not change the trained function (:data:`FREE`); anything else is an
 error naming the key, so a table never mixes, say, two schedule lengths. A key that one
-run's config.yaml lacks (the run predates it) is not compared. With two groups that share
-seeds, the table adds the differences paired by seed (same data order and crops)."""
+run's config.yaml lacks (the run predates it) is not compared. Each group that shares seeds
+with the first adds its differences from the first, paired by seed (same data order and
+crops)."""
 
 from __future__ import annotations
 
@@ -77,11 +78,9 @@ def check_comparable(runs: Sequence[Run], by: Sequence[str]) -> None:
             )
 
 
-def paired(rows: Sequence[dict[str, Any]]) -> list[tuple[int, float]]:
-    """(seed, second row's error - first row's) for the seeds both of two rows ran."""
-    if len(rows) != 2:
-        return []
-    a, b = ({r["seed"]: r["test_top1_err"] for r in row["runs"]} for row in rows)
+def paired(first: dict[str, Any], other: dict[str, Any]) -> list[tuple[int, float]]:
+    """(seed, ``other``'s error - ``first``'s) for the seeds both rows ran."""
+    a, b = ({r["seed"]: r["test_top1_err"] for r in row["runs"]} for row in (first, other))
     return [(s, b[s] - a[s]) for s in sorted(a.keys() & b.keys())]
 
 
@@ -148,18 +147,23 @@ def compare_markdown(rows: Sequence[dict[str, Any]], by: Sequence[str], command:
             f"`{UNSET}`: the run's config.yaml lacks the key (the run predates it, "
             "so the default of its time applies).",
         ]
-    pairs = paired(rows)
-    if pairs:
-        a, b = (", ".join(f"{k}={_fmt(v)}" for k, v in row["values"].items()) for row in rows)
+    for other in rows[1:]:
+        pairs = paired(rows[0], other)
+        if not pairs:
+            continue
         diffs = ", ".join(f"seed {s}: {d:+.2f}" for s, d in pairs)
         mean = sum(d for _, d in pairs) / len(pairs)
         lines += [
             "",
-            f"Paired by seed (same data order and crops), `{b}` minus `{a}`: {diffs} "
-            f"points; mean {mean:+.2f}.",
+            f"Paired by seed (same data order and crops), `{_label(other)}` minus "
+            f"`{_label(rows[0])}`: {diffs} points; mean {mean:+.2f}.",
         ]
     lines += ["", "Runs:", "", *(f"- `{r['path']}`" for row in rows for r in row["runs"])]
     return "\n".join(lines) + "\n"
+
+
+def _label(row: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={_fmt(v)}" for k, v in row["values"].items())
 
 
 def _fmt(value: Any) -> str:
