@@ -1,6 +1,9 @@
-"""``--device`` and ``run.device``: one reading of a device name, for training and evaluation."""
+"""``--device`` and ``run.device``: one reading of a device name, for training and
+evaluation; and the autocast of a precision (``run.precision``, ``reslab eval --precision``)."""
 
 from __future__ import annotations
+
+import contextlib
 
 import torch
 
@@ -19,3 +22,24 @@ def resolve_device(name: str = "auto") -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise OptionError(f"--device {name} was asked for, but PyTorch sees no CUDA device")
     return device
+
+
+# Concrete precisions and their autocast dtypes; fp32 runs without autocast.
+PRECISIONS: dict[str, torch.dtype | None] = {
+    "fp32": None,
+    "bf16": torch.bfloat16,
+    "fp16": torch.float16,
+}
+
+
+def precision_dtype(precision: str) -> torch.dtype | None:
+    """The autocast dtype of a concrete precision; None = fp32 (no autocast)."""
+    return PRECISIONS[precision]
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """Autocast to ``precision`` on ``device``; fp32 needs none."""
+    dtype = precision_dtype(precision)
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)

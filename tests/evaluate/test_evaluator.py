@@ -34,6 +34,7 @@ def test_eval_reproduces_the_trainer_on_real_cifar10(real_run: Path, real_source
     assert record["top1_err"] == pytest.approx(summary["test_top1_err"])
     assert record["top5_err"] == pytest.approx(summary["test_top5_err"])
     assert record["loss"] == pytest.approx(summary["test_loss"], abs=1e-4)
+    assert record["precision"] == "bf16"  # the run's own, as the trainer tested it
 
     out = real_run / "eval" / "final-cifar10-jpeg-single-subset10"  # the documented default
     assert record["out"] == str(out)
@@ -72,6 +73,7 @@ def test_every_option_that_changes_the_numbers_names_its_folder(tmp_path: Path) 
         default_out_dir(run, ckpt, source, single, split="test", subset_per_class=20).name,
         default_out_dir(run, ckpt, source, single, split="val").name,
         default_out_dir(run, ckpt, source, single, split="test", skip_bad=True).name,
+        default_out_dir(run, ckpt, source, single, split="test", precision="fp32").name,
     }
     assert names == {
         "best-cifar10-single",
@@ -79,8 +81,25 @@ def test_every_option_that_changes_the_numbers_names_its_folder(tmp_path: Path) 
         "best-cifar10-single-subset20",
         "best-cifar10-val-single",
         "best-cifar10-single-skip-bad",
+        "best-cifar10-single-fp32",
     }
     assert default_out_dir(run, ckpt, source, single).parent == run / "eval"
+
+
+def test_eval_precision_is_the_trained_one_unless_asked() -> None:
+    from reslab.errors import OptionError
+    from reslab.evaluate.evaluator import eval_precision
+
+    def ckpt(precision):
+        return {"config": {"run": {"precision": precision}}}
+
+    assert eval_precision(ckpt("bf16")) == "bf16"
+    assert eval_precision(ckpt("fp32")) == "fp32"
+    assert eval_precision(ckpt("auto")) == "fp32"  # recorded before the choice was concrete
+    assert eval_precision({"config": {}}) == "fp32"  # foreign weights
+    assert eval_precision(ckpt("bf16"), "fp32") == "fp32"
+    with pytest.raises(OptionError, match="--precision must be one of auto, fp32, bf16, fp16"):
+        eval_precision(ckpt("bf16"), "fp8")
 
 
 def test_the_confusion_title_names_protocol_flip_and_data() -> None:

@@ -9,7 +9,9 @@ import torch
 
 from reslab.checkpoint import load_checkpoint
 from reslab.data import Normalization, read_image
+from reslab.device import autocast
 from reslab.errors import OptionError
+from reslab.evaluate.evaluator import eval_precision
 from reslab.evaluate.predict import expand_inputs, predict
 from reslab.models import model_from_checkpoint
 
@@ -23,8 +25,8 @@ def test_real_jpegs_get_the_model_s_own_probabilities(real_run: Path, real_jpegs
     model = model_from_checkpoint(ckpt).eval()
     norm = Normalization.from_dict(ckpt["normalization"])  # the run's per-pixel mean image
     x = norm.apply(torch.stack([read_image(f) for f in real_jpegs]))
-    with torch.no_grad():
-        probs = model(x).softmax(1)
+    with torch.no_grad(), autocast(torch.device("cpu"), eval_precision(ckpt)):  # the run's: bf16
+        probs = model(x).float().softmax(1)
     for r, p in zip(results, probs, strict=True):
         assert len(r["top"]) == 3
         best = r["top"][0]

@@ -53,6 +53,13 @@ def eval_cmd(
     root: RootOpt = None,
     skip_bad: SkipBadOpt = False,
     normalization: NormalizationOpt = None,
+    precision: Annotated[
+        str,
+        typer.Option(
+            help="auto (the precision the checkpoint trained in, as the trainer evaluated "
+            "it), fp32, bf16 or fp16."
+        ),
+    ] = "auto",
     as_json: JsonFlag = False,
 ) -> None:
     """Top-1/top-5 error and loss of a checkpoint under the paper's test protocols."""
@@ -82,6 +89,7 @@ def eval_cmd(
                 split=split,
                 subset_per_class=subset_per_class,
                 normalization=normalization,
+                precision=precision,
             )
     for w in caught:
         typer.echo(f"reslab: warning: {w.message}", err=True)

@@ -28,7 +28,7 @@ from reslab import jsonio
 from reslab.data import BadImage, Normalization, Source, open_source, read_image
 from reslab.data.imageset import subset_indices
 from reslab.data.loaders import default_workers
-from reslab.device import resolve_device
+from reslab.device import PRECISIONS, autocast, resolve_device
 from reslab.errors import DataError, OptionError
 from reslab.evaluate.metrics import Meter, confusion_matrix, per_class_accuracy, plot_confusion
 from reslab.evaluate.protocols import Protocol, make_protocol
@@ -48,6 +48,7 @@ class Loaded:
     model: nn.Module
     normalization: Normalization
     device: torch.device
+    precision: str  # the arithmetic of the forward passes (reslab.device.PRECISIONS)
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -59,15 +60,34 @@ class Loaded:
 
 
 def load_for_eval(
-    checkpoint: str | Path, device: torch.device, normalization: str | None = None
+    checkpoint: str | Path,
+    device: torch.device,
+    normalization: str | None = None,
+    precision: str = "auto",
 ) -> Loaded:
     """A checkpoint (file or RUN_DIR) or foreign weights (:mod:`reslab.evaluate.loading`)
-    ready to score; ``normalization`` replaces the recorded one."""
+    ready to score; ``normalization`` replaces the recorded one, and ``precision``
+    (:func:`eval_precision`) the one it trained in."""
     from reslab.evaluate.loading import load_any
 
     path, ckpt = load_any(checkpoint, normalization=normalization)
     model = model_from_checkpoint(ckpt).eval().to(device)
-    return Loaded(path, ckpt, model, Normalization.from_dict(ckpt["normalization"]), device)
+    norm = Normalization.from_dict(ckpt["normalization"])
+    return Loaded(path, ckpt, model, norm, device, eval_precision(ckpt, precision))
+
+
+def eval_precision(ckpt: dict[str, Any], asked: str = "auto") -> str:
+    """``auto``: the precision the checkpoint trained in (its config's ``run.precision``),
+    so that ``reslab eval`` reproduces the trainer's test error; fp32 for foreign weights
+    and for runs that recorded "auto" (before the choice was made concrete, which then
+    meant fp32 on the CPUs those runs trained on)."""
+    if asked != "auto":
+        if asked not in PRECISIONS:
+            choices = ", ".join(["auto", *PRECISIONS])
+            raise OptionError(f"--precision must be one of {choices}; got {asked!r}")
+        return asked
+    trained = ((ckpt.get("config") or {}).get("run") or {}).get("precision")
+    return trained if trained in PRECISIONS else "fp32"
 
 
 def check_classes(source: Source, loaded: Loaded) -> None:
@@ -100,7 +120,9 @@ def score(loaded: Loaded, groups: Groups, n: int) -> Tensor:
     for x, owner in groups:
         x = loaded.normalization.apply(x.to(loaded.device, non_blocking=True))
         owner = owner.to(loaded.device)
-        probs.index_add_(0, owner, loaded.model(x).float().softmax(1))
+        with autocast(loaded.device, loaded.precision):
+            logits = loaded.model(x)
+        probs.index_add_(0, owner, logits.float().softmax(1))
         counts.index_add_(0, owner, torch.ones_like(owner, dtype=counts.dtype))
     return probs / counts[:, None]
 
@@ -278,16 +300,18 @@ def evaluate_checkpoint(
     split: str | None = None,
     subset_per_class: int | None = None,
     normalization: str | None = None,
+    precision: str = "auto",
 ) -> dict[str, Any]:
     """Evaluate ``checkpoint`` (file or RUN_DIR, or foreign weights) on ``data``'s test
-    split, normalised as recorded or by ``normalization``; write
+    split, normalised as recorded or by ``normalization``, in the precision it trained in
+    or ``precision``; write
     ``eval.json`` and ``confusion.png`` to ``out`` (default :func:`default_out_dir`) and
     return the ``eval.json`` record (with ``"out"``, the directory, added)."""
     start = time.perf_counter()
     if out is not None and Path(out).exists() and not Path(out).is_dir():
         raise OptionError(f"--out {out}: a file is in the way; --out names a directory")
     dev = resolve_device(device)
-    loaded = load_for_eval(checkpoint, dev, normalization)
+    loaded = load_for_eval(checkpoint, dev, normalization, precision)
     proto = make_protocol(protocol, loaded.ckpt["input_size"], flip=flip)
     source = open_source(data, root=root, skip_bad=skip_bad)
     check_classes(source, loaded)
@@ -307,7 +331,12 @@ def evaluate_checkpoint(
         loaded, source, proto, outcome, split=split, images=n, subset_per_class=subset_per_class
     )
     record["wall_s"] = round(time.perf_counter() - start, 3)
-    options = {"split": split, "subset_per_class": subset_per_class, "skip_bad": skip_bad}
+    options = {
+        "split": split,
+        "subset_per_class": subset_per_class,
+        "skip_bad": skip_bad,
+        "precision": None if precision == "auto" else loaded.precision,
+    }
     out_dir = (
         Path(out)
         if out is not None
@@ -326,8 +355,10 @@ def default_out_dir(
     split: str | None = None,
     subset_per_class: int | None = None,
     skip_bad: bool = False,
+    precision: str | None = None,
 ) -> Path:
-    """``<run>/eval/<checkpoint>-<data>[-<split>]-<protocol>[-flip][-subsetN][-skip-bad]/``:
+    """``<run>/eval/<checkpoint>-<data>[-<split>]-<protocol>[-flip][-subsetN][-skip-bad]
+    [-<precision>]/`` (the precision only when one was asked for):
     inside the run directory when the checkpoint belongs to one (given as RUN_DIR or
     RUN_DIR/checkpoints/FILE), else ``eval/...`` beside the checkpoint file. The name holds
     every option that changes the numbers (the split only when it is not the test split),
@@ -345,6 +376,8 @@ def default_out_dir(
         parts.append(f"subset{subset_per_class}")
     if skip_bad:
         parts.append("skip-bad")
+    if precision:
+        parts.append(precision)
     return base / "eval" / "-".join(parts)
 
 
@@ -408,6 +441,7 @@ def eval_record(
         "confusion_matrix": matrix.tolist(),
         "confusion_png": CONFUSION_FILE,
         "device": str(loaded.device),
+        "precision": loaded.precision,
         "versions": {
             "reslab": __version__,
             "torch": torch.__version__,

@@ -57,11 +57,6 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return "bf16" if cpu_bf16_matmul() else "fp32"
 
 
-def precision_dtype(precision: str) -> torch.dtype | None:
-    """The autocast dtype of a concrete precision; None = fp32 (no autocast)."""
-    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-
-
 @functools.cache
 def cpu_bf16_matmul() -> bool:
     """True when this CPU has bf16 matrix units and a bf16 matmul agrees with fp32."""

@@ -14,13 +14,14 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from reslab.checkpoint import FORMAT, VERSION, load_checkpoint, save_atomic, unwrap
+from reslab.device import autocast, precision_dtype
 from reslab.errors import CheckpointError, OptionError, ReslabWarning
 from reslab.fileio import previous_path
 from reslab.models import create_model
 from reslab.rundir import read_config
 from reslab.train.config import Length, TrainConfig, finalize, from_dict
 from reslab.train.distributed import Dist, convert_sync_batchnorm
-from reslab.train.runtime import precision_dtype, resolve_runtime
+from reslab.train.runtime import resolve_runtime
 from reslab.train.schedules import ScheduleEvents, warmup_applies
 from reslab.train.state import IntervalMeter, TrainState, rng_state, set_rng_state
 
@@ -55,10 +56,7 @@ class Session:
         return self.ema.module if self.ema is not None else unwrap(self.model)
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        dtype = precision_dtype(self.config.run.precision)
-        if dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=dtype)
+        return autocast(self.device, self.config.run.precision)
 
 
 # --- building -------------------------------------------------------------------------
