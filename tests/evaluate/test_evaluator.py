@@ -88,7 +88,7 @@ def test_every_option_that_changes_the_numbers_names_its_folder(tmp_path: Path) 
 
 def test_eval_precision_is_the_trained_one_unless_asked() -> None:
     from reslab.errors import OptionError
-    from reslab.evaluate.evaluator import eval_precision
+    from reslab.evaluate.loading import eval_precision
 
     def ckpt(precision):
         return {"config": {"run": {"precision": precision}}}

@@ -11,7 +11,7 @@ from reslab.checkpoint import load_checkpoint
 from reslab.data import Normalization, read_image
 from reslab.device import autocast
 from reslab.errors import OptionError
-from reslab.evaluate.evaluator import eval_precision
+from reslab.evaluate.loading import eval_precision
 from reslab.evaluate.predict import expand_inputs, predict
 from reslab.models import model_from_checkpoint
 

@@ -28,7 +28,7 @@ from reslab import jsonio
 from reslab.data import BadImage, Normalization, Source, open_source, read_image
 from reslab.data.imageset import subset_indices
 from reslab.data.loaders import default_workers
-from reslab.device import PRECISIONS, autocast, resolve_device
+from reslab.device import autocast, resolve_device
 from reslab.errors import DataError, OptionError
 from reslab.evaluate.metrics import Meter, confusion_matrix, per_class_accuracy, plot_confusion
 from reslab.evaluate.protocols import Protocol, make_protocol
@@ -67,27 +67,13 @@ def load_for_eval(
 ) -> Loaded:
     """A checkpoint (file or RUN_DIR) or foreign weights (:mod:`reslab.evaluate.loading`)
     ready to score; ``normalization`` replaces the recorded one, and ``precision``
-    (:func:`eval_precision`) the one it trained in."""
-    from reslab.evaluate.loading import load_any
+    (:func:`reslab.evaluate.loading.eval_precision`) the one it trained in."""
+    from reslab.evaluate.loading import eval_precision, load_any
 
     path, ckpt = load_any(checkpoint, normalization=normalization)
     model = model_from_checkpoint(ckpt).eval().to(device)
     norm = Normalization.from_dict(ckpt["normalization"])
     return Loaded(path, ckpt, model, norm, device, eval_precision(ckpt, precision))
-
-
-def eval_precision(ckpt: dict[str, Any], asked: str = "auto") -> str:
-    """``auto``: the precision the checkpoint trained in (its config's ``run.precision``),
-    so that ``reslab eval`` reproduces the trainer's test error; fp32 for foreign weights
-    and for runs that recorded "auto" (before the choice was made concrete, which then
-    meant fp32 on the CPUs those runs trained on)."""
-    if asked != "auto":
-        if asked not in PRECISIONS:
-            choices = ", ".join(["auto", *PRECISIONS])
-            raise OptionError(f"--precision must be one of {choices}; got {asked!r}")
-        return asked
-    trained = ((ckpt.get("config") or {}).get("run") or {}).get("precision")
-    return trained if trained in PRECISIONS else "fp32"
 
 
 def check_classes(source: Source, loaded: Loaded) -> None:

@@ -24,7 +24,8 @@ from reslab.checkpoint import (
     resolve_checkpoint,
 )
 from reslab.data import Normalization
-from reslab.errors import DataError
+from reslab.device import PRECISIONS
+from reslab.errors import DataError, OptionError
 
 # torchvision.datasets.CIFAR10's order, which akamaster's trainer.py trains on.
 CIFAR10_CLASSES = (
@@ -80,3 +81,17 @@ def foreign_checkpoint(obj: object, path: Path) -> dict[str, Any]:
         "iteration": None,
         "weights": {"layout": foreign.layout, "file": str(path)},
     }
+
+
+def eval_precision(ckpt: dict[str, Any], asked: str = "auto") -> str:
+    """``auto``: the precision the checkpoint trained in (its config's ``run.precision``),
+    so that ``reslab eval`` reproduces the trainer's test error; fp32 for foreign weights
+    and for runs that recorded "auto" (before the choice was made concrete, which then
+    meant fp32 on the CPUs those runs trained on)."""
+    if asked != "auto":
+        if asked not in PRECISIONS:
+            choices = ", ".join(["auto", *PRECISIONS])
+            raise OptionError(f"--precision must be one of {choices}; got {asked!r}")
+        return asked
+    trained = ((ckpt.get("config") or {}).get("run") or {}).get("precision")
+    return trained if trained in PRECISIONS else "fp32"
