@@ -61,6 +61,19 @@ def test_an_unfinished_run_is_not_an_error(tmp_path: Path) -> None:
     assert run.train.rows == 40
 
 
+def test_the_command_is_the_train_line_that_ran_not_the_planned_one(tmp_path: Path) -> None:
+    path = write_run(tmp_path / "run")
+    planned = json.loads((path / "reproduce.json").read_text())["command"]
+    env = json.loads((path / "env.json").read_text())
+    ran = planned.replace(" --out", " --set run.precision=bf16 --out")
+    (path / "env.json").write_text(json.dumps({**env, "command": ran}))
+    assert read_run(path).command == ran
+    # A run that `reslab reproduce` started: its train command is the planned one.
+    started_by = "reslab reproduce cifar10-fig7 --budget medium --out x"
+    (path / "env.json").write_text(json.dumps({**env, "command": started_by}))
+    assert read_run(path).command == planned
+
+
 def test_find_runs_walks_a_tree_in_order(tmp_path: Path) -> None:
     for name in ("b/resnet20/seed1", "a/plain20/seed0", "b/resnet20/seed0"):
         write_run(tmp_path / name)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,8 +161,14 @@ class Run:
 
     @property
     def command(self) -> str | None:
-        """The command that trains this run alone: reproduce.json's, else env.json's."""
-        return self.reproduce.get("command") or self.env.get("command")
+        """The command that trains this run alone: the ``reslab train`` line that started
+        it (env.json), else the one ``reslab reproduce`` planned for it (reproduce.json),
+        since a run that ``reproduce`` started records that command instead. The planned
+        line can differ from what ran, e.g. a queue's extra ``--set run.precision=bf16``."""
+        started = self.env.get("command")
+        if started and _subcommand(started) == "train":
+            return started
+        return self.reproduce.get("command") or started
 
     @property
     def data(self) -> str:
@@ -326,3 +333,12 @@ def _read_responses(file: Path) -> dict[str, Any] | None:
     ):
         raise ReslabError(f"{file}: 'std' must be a list of numbers (one per 3x3 layer)")
     return responses
+
+
+def _subcommand(command: str) -> str | None:
+    """``train`` of ``reslab train ...`` (or ``python -m reslab train ...``)."""
+    try:
+        words = shlex.split(command)
+    except ValueError:  # unbalanced quotes: not a command line reslab wrote
+        return None
+    return next((w for w in words if w in ("train", "reproduce")), None)
