@@ -336,7 +336,7 @@ def _read_responses(file: Path) -> dict[str, Any] | None:
 
 
 def _subcommand(command: str) -> str | None:
-    """``train`` of ``reslab train ...`` (or ``python -m reslab train ...``)."""
+    """The subcommand (train or reproduce) a reslab command line runs; None for another."""
     try:
         words = shlex.split(command)
     except ValueError:  # unbalanced quotes: not a command line reslab wrote
