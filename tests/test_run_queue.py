@@ -34,7 +34,7 @@ def _queue(tmp_path: Path, names: list[str]) -> Path:
     return queue
 
 
-def _start(tmp_path: Path, fake: Path, queue: Path) -> subprocess.Popen:
+def _start(fake: Path, queue: Path) -> subprocess.Popen:
     env = {**os.environ, "RESLAB": str(fake)}
     return subprocess.Popen(
         ["bash", str(SCRIPT), str(queue)], env=env, stdout=subprocess.PIPE, text=True
@@ -44,7 +44,7 @@ def _start(tmp_path: Path, fake: Path, queue: Path) -> subprocess.Popen:
 def test_runs_every_line_and_skips_finished_ones(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "summary.json").write_text(json.dumps({"status": "finished"}))
-    worker = _start(tmp_path, _fake_trainer(tmp_path, 0), _queue(tmp_path, ["a", "b"]))
+    worker = _start(_fake_trainer(tmp_path, 0), _queue(tmp_path, ["a", "b"]))
     out, _ = worker.communicate(timeout=60)
     assert worker.returncode == 0
     assert f"start {tmp_path / 'a'}" not in out
@@ -54,7 +54,7 @@ def test_runs_every_line_and_skips_finished_ones(tmp_path):
 
 
 def test_sigusr1_finishes_the_current_run_and_starts_no_other(tmp_path):
-    worker = _start(tmp_path, _fake_trainer(tmp_path, 2), _queue(tmp_path, ["a", "b"]))
+    worker = _start(_fake_trainer(tmp_path, 2), _queue(tmp_path, ["a", "b"]))
     deadline = time.monotonic() + 30
     while not (tmp_path / "a").is_dir() and time.monotonic() < deadline:
         time.sleep(0.05)
