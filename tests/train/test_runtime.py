@@ -3,6 +3,7 @@ paths train like fp32 eager."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 import torch
 import yaml
 
+from reslab.errors import ReslabWarning
 from reslab.train import runtime
 from reslab.train.config import resolve
 from reslab.train.runtime import resolve_precision, resolve_runtime
@@ -58,7 +60,29 @@ def test_a_bf16_matmul_that_computes_wrong_keeps_fp32(bf16_units, monkeypatch) -
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
 def test_an_explicit_precision_is_kept(precision: str) -> None:
-    assert resolve_precision(precision, CPU) == precision
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ReslabWarning)
+        assert resolve_precision(precision, CPU) == precision
+
+
+def test_explicit_bf16_on_a_cpu_without_bf16_units_warns_and_is_kept(no_bf16_units) -> None:
+    # A queue that pins bf16 ran at 0.07x of fp32 on an AVX2 CPU (results/bench/cpu-avx2).
+    with pytest.warns(ReslabWarning, match="emulates bf16"):
+        assert resolve_precision("bf16", CPU) == "bf16"
+
+
+@pytest.mark.parametrize("precision", ["fp32", "auto"])
+def test_no_emulation_warning_without_explicit_bf16(no_bf16_units, precision: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ReslabWarning)
+        resolve_precision(precision, CPU)
+
+
+def test_no_emulation_warning_with_bf16_units_or_on_cuda(bf16_units) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ReslabWarning)
+        assert resolve_precision("bf16", CPU) == "bf16"
+        assert resolve_precision("bf16", CUDA) == "bf16"
 
 
 def _config(iterations: int, compile_="auto"):

@@ -7,7 +7,8 @@ keeps the arithmetic it started with on any machine.
 - Precision: bf16 autocast on CUDA; on a CPU only when its instruction set has bf16 matrix
   units (AMX-BF16 or AVX-512-BF16) and a bf16 matmul checks out against fp32. Without
   them oneDNN emulates bf16, which is slower than fp32 (measured on a 2-core AVX-512 CPU
-  without them: ResNet-20/56 steps at 0.34-0.51x of fp32; results/bench/cpu-precision-compile).
+  without them: ResNet-20/56 steps at 0.34-0.51x of fp32; results/bench/cpu-precision-compile;
+  on a 2-core AVX2 CPU: ResNet-20 at 0.07x; results/bench/cpu-avx2).
 - Compilation: ``torch.compile`` when the run is long enough to repay its start-up
   (tens of seconds on a CPU) and the compiler works here; see :data:`COMPILE_MIN_ITERATIONS`.
 """
@@ -21,8 +22,20 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from reslab.errors import ReslabWarning
+
 if TYPE_CHECKING:
     from reslab.train.config import TrainConfig
+
+# Shown when a run asks for bf16 (or resumes one that trained in it) on such a CPU: a study
+# that pins bf16 for one arithmetic across machines otherwise crawls there without a word.
+EMULATED_BF16 = (
+    "run.precision=bf16 on a CPU without bf16 matrix units (AMX-BF16 or AVX-512-BF16): "
+    "oneDNN emulates bf16 here, which trains several times slower than fp32 "
+    "(results/bench/cpu-precision-compile, results/bench/cpu-avx2). run.precision=auto "
+    "picks fp32 on this CPU; a run that must share bf16 arithmetic with others is better "
+    "trained on a machine that has those units."
+)
 
 # Compiling costs tens of seconds on a CPU (~40 s for ResNet-20 on 2 cores). What it gains
 # varies: 0.98-1.05x for fp32 on the 2-core CPU without bf16 units
@@ -51,6 +64,8 @@ def resolve_runtime(config: TrainConfig, device: torch.device) -> TrainConfig:
 
 def resolve_precision(precision: str, device: torch.device) -> str:
     if precision != "auto":
+        if precision == "bf16" and device.type == "cpu" and not cpu_bf16_matmul():
+            warnings.warn(EMULATED_BF16, ReslabWarning, stacklevel=2)
         return precision
     if device.type == "cuda":
         return "bf16"
