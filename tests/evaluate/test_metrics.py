@@ -13,6 +13,7 @@ from PIL import Image
 from reslab.errors import OptionError
 from reslab.evaluate.metrics import (
     Meter,
+    ViewMean,
     confusion_matrix,
     per_class_accuracy,
     plot_confusion,
@@ -103,3 +104,25 @@ def test_plot_confusion_writes_a_png(tmp_path: Path, k: int) -> None:
 def test_plot_confusion_needs_one_name_per_class(tmp_path: Path) -> None:
     with pytest.raises(OptionError, match=r"confusion matrix is \(3, 3\); 2 classes need"):
         plot_confusion(torch.zeros(3, 3, dtype=torch.int64), ["a", "b"], tmp_path / "c.png")
+
+
+def test_view_mean_is_the_log_of_the_views_mean_softmax_in_any_batching() -> None:
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(12, 5, generator=g) * 3
+    owner = torch.tensor([0, 1, 2, 0, 1, 2, 3, 3, 0, 1, 2, 3])
+    expected = torch.stack([logits[owner == i].softmax(1).mean(0) for i in range(4)]).log()
+    for cuts in ([12], [5, 7], [1] * 12):
+        mean = ViewMean(4, 5, torch.device("cpu"))
+        for part, who in zip(logits.split(cuts), owner.split(cuts), strict=True):
+            mean.add(part.log_softmax(1), who)
+        torch.testing.assert_close(mean.log_mean(), expected)
+
+
+def test_view_mean_keeps_the_loss_of_a_confident_mistake() -> None:
+    # A mean of float32 probabilities underflowed here and capped this loss at 87.3: the
+    # evaluator then disagreed with the trainer's test loss on a badly trained net.
+    logits = torch.tensor([[0.0, 300.0], [0.0, 200.0]])
+    mean = ViewMean(1, 2, torch.device("cpu"))
+    mean.add(logits.log_softmax(1), torch.tensor([0, 0]))
+    loss = F.nll_loss(mean.log_mean(), torch.tensor([0])).item()
+    assert loss == pytest.approx(200.0 + math.log(2), rel=1e-6)

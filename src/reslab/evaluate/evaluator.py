@@ -30,7 +30,13 @@ from reslab.data.imageset import subset_indices
 from reslab.data.loaders import default_workers
 from reslab.device import autocast, resolve_device
 from reslab.errors import DataError, OptionError
-from reslab.evaluate.metrics import Meter, confusion_matrix, per_class_accuracy, plot_confusion
+from reslab.evaluate.metrics import (
+    Meter,
+    ViewMean,
+    confusion_matrix,
+    per_class_accuracy,
+    plot_confusion,
+)
 from reslab.evaluate.protocols import Protocol, make_protocol
 from reslab.fileio import write_text
 from reslab.models import model_from_checkpoint
@@ -99,18 +105,14 @@ def check_classes(source: Source, loaded: Loaded) -> None:
 
 @torch.inference_mode()
 def score(loaded: Loaded, groups: Groups, n: int) -> Tensor:
-    """float32 ``(n, K)``: each image's softmax averaged over its views."""
-    k = loaded.model.fc.out_features
-    probs = torch.zeros(n, k, device=loaded.device)
-    counts = torch.zeros(n, device=loaded.device)
+    """float32 ``(n, K)``: the log of each image's softmax averaged over its views."""
+    mean = ViewMean(n, loaded.model.fc.out_features, loaded.device)
     for x, owner in groups:
         x = loaded.normalization.apply(x.to(loaded.device, non_blocking=True))
-        owner = owner.to(loaded.device)
         with autocast(loaded.device, loaded.precision):
             logits = loaded.model(x)
-        probs.index_add_(0, owner, logits.float().softmax(1))
-        counts.index_add_(0, owner, torch.ones_like(owner, dtype=counts.dtype))
-    return probs / counts[:, None]
+        mean.add(logits.float().log_softmax(1), owner.to(loaded.device))
+    return mean.log_mean()
 
 
 @dataclass
@@ -121,11 +123,10 @@ class Outcome:
     preds: list[Tensor] = field(default_factory=list)
     targets: list[Tensor] = field(default_factory=list)
 
-    def add(self, probs: Tensor, labels: Tensor) -> None:
-        labels = labels.to(probs.device)
-        log_p = probs.clamp_min(torch.finfo(probs.dtype).tiny).log()
+    def add(self, log_p: Tensor, labels: Tensor) -> None:
+        labels = labels.to(log_p.device)
         self.meter.update(log_p, labels, F.nll_loss(log_p, labels))
-        self.preds.append(probs.argmax(1).cpu())
+        self.preds.append(log_p.argmax(1).cpu())
         self.targets.append(labels.cpu())
 
     def confusion(self, num_classes: int) -> Tensor:

@@ -18,7 +18,38 @@ from reslab.errors import OptionError
 from reslab.fileio import atomic_path
 from reslab.meter import Meter, topk_errors
 
-__all__ = ["Meter", "confusion_matrix", "per_class_accuracy", "plot_confusion", "topk_errors"]
+__all__ = [
+    "Meter",
+    "ViewMean",
+    "confusion_matrix",
+    "per_class_accuracy",
+    "plot_confusion",
+    "topk_errors",
+]
+
+
+class ViewMean:
+    """Per image, the log of its views' mean softmax (He et al. 2015, Sec. 3.4), kept in log
+    space (an online logsumexp): a mean of probabilities underflows a confidently wrong
+    image's true class to 0 in float32 and caps its loss at -log(tiny) = 87.3."""
+
+    def __init__(self, n: int, k: int, device: torch.device) -> None:
+        self.top = torch.full((n, k), -math.inf, device=device)  # running max of log-probs
+        self.sum = torch.zeros(n, k, device=device)  # sum over views of exp(log_p - top)
+        self.count = torch.zeros(n, device=device)
+
+    def add(self, log_p: Tensor, owner: Tensor) -> None:
+        """``log_p`` ``(B, K)``: log-softmax of B views; ``owner`` ``(B,)``: their images."""
+        rows, pos = owner.unique(return_inverse=True)
+        top = torch.full((len(rows), log_p.shape[1]), -math.inf, device=log_p.device)
+        top = torch.maximum(self.top[rows], top.index_reduce_(0, pos, log_p, "amax"))
+        fresh = torch.zeros_like(top).index_add_(0, pos, (log_p - top[pos]).exp())
+        self.sum[rows] = self.sum[rows] * (self.top[rows] - top).exp() + fresh
+        self.top[rows] = top
+        self.count.index_add_(0, owner, torch.ones_like(owner, dtype=self.count.dtype))
+
+    def log_mean(self) -> Tensor:
+        return self.top + self.sum.log() - self.count.log()[:, None]
 
 
 def confusion_matrix(preds: Tensor, targets: Tensor, num_classes: int) -> Tensor:

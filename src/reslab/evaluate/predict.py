@@ -88,7 +88,7 @@ def predict_files(
         if not images:
             continue
         groups = [(torch.cat(images), torch.arange(len(images)))]
-        top = score(loaded, groups, len(images)).topk(k, dim=1)
+        top = score(loaded, groups, len(images)).exp().topk(k, dim=1)
         for name, p, i in zip(names, top.values.tolist(), top.indices.tolist(), strict=True):
             results.append(
                 {
