@@ -4,6 +4,7 @@ consistent with the measured rates. Numbers are never asserted against a speed."
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -178,3 +179,22 @@ def test_bench_on_cuda_uses_bf16_fused_sgd_and_cuda_memory() -> None:
     s = bench_session("resnet20", synthetic_images(32, 16, 10), 16, torch.device("cuda"))
     assert s.optimizer.defaults["fused"] is True
     assert torch.backends.cudnn.benchmark
+
+
+def test_the_cpu_peak_shrinks_its_matmul_where_the_dtype_is_emulated(monkeypatch) -> None:
+    # Emulated bf16 ran a 2048^2 matmul at 0.3 GFLOP/s on an AVX2 CPU: minutes per peak.
+    from reslab import bench
+
+    sizes = []
+    real_mm = torch.mm
+
+    def slow_above_512(a, b):
+        sizes.append(a.shape[0])
+        if a.shape[0] > 512:
+            time.sleep(0.6)
+        return real_mm(a, b)
+
+    monkeypatch.setattr(torch, "mm", slow_above_512)
+    peak = bench.matmul_peak(torch.device("cpu"), dtype=torch.float32)
+    assert peak["size"] == 512 and max(sizes) == 1024
+    assert sizes.count(1024) == 1  # only the probe ran at the size that is too slow

@@ -174,14 +174,29 @@ def default_settings(opts: BenchOptions, device: torch.device) -> tuple[str, boo
     return config.run.precision, config.model.compile
 
 
+def _cpu_matmul_size(dtype: torch.dtype, largest: int, probe_s: float = 0.5) -> int:
+    """``largest``, or a smaller power of two where one matmul of the next size up takes over
+    ``probe_s``: emulated bf16 ran a 2048^2 matmul at 0.3 GFLOP/s on an AVX2 CPU
+    (results/bench/cpu-avx2), minutes for the timed batches at full size."""
+    n = 256
+    while n < largest:
+        a = torch.randn(2 * n, 2 * n, dtype=dtype)
+        start = time.perf_counter()
+        torch.mm(a, a)
+        if time.perf_counter() - start > probe_s:
+            break
+        n *= 2
+    return n
+
+
 def matmul_peak(
     device: torch.device, size: int | None = None, repeats: int = 3, dtype: torch.dtype = None
 ) -> dict:
     """FLOP/s of a large square matmul in ``dtype`` (default: fp32 on the CPU, bf16 on
     CUDA); the best of ``repeats`` timed batches."""
     cuda = device.type == "cuda"
-    n = size or (8192 if cuda else 2048)
     dtype = dtype or (torch.bfloat16 if cuda else torch.float32)
+    n = size or (8192 if cuda else _cpu_matmul_size(dtype, 2048))
     a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
     calls = 20 if cuda else 2
     best = float("inf")
