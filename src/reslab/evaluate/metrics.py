@@ -41,10 +41,11 @@ class ViewMean:
     def add(self, log_p: Tensor, owner: Tensor) -> None:
         """``log_p`` ``(B, K)``: log-softmax of B views; ``owner`` ``(B,)``: their images."""
         rows, pos = owner.unique(return_inverse=True)
-        top = torch.full((len(rows), log_p.shape[1]), -math.inf, device=log_p.device)
-        top = torch.maximum(self.top[rows], top.index_reduce_(0, pos, log_p, "amax"))
+        old = self.top[rows]
+        top = torch.full_like(old, -math.inf).index_reduce_(0, pos, log_p, "amax")
+        top = torch.maximum(old, top)
         fresh = torch.zeros_like(top).index_add_(0, pos, (log_p - top[pos]).exp())
-        self.sum[rows] = self.sum[rows] * (self.top[rows] - top).exp() + fresh
+        self.sum[rows] = self.sum[rows] * (old - top).exp() + fresh
         self.top[rows] = top
         self.count.index_add_(0, owner, torch.ones_like(owner, dtype=self.count.dtype))
 
