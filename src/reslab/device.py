@@ -1,5 +1,6 @@
 """``--device`` and ``run.device``: one reading of a device name, for training and
-evaluation; and the autocast of a precision (``run.precision``, ``reslab eval --precision``)."""
+evaluation; and the autocast of a precision (``run.precision``, ``reslab eval --precision``),
+emulated for bf16 on a CPU without bf16 matrix units (:mod:`reslab.bf16`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import contextlib
 
 import torch
 
+from reslab.bf16 import EmulatedAutocast, emulated
 from reslab.errors import OptionError
 
 
@@ -42,4 +44,6 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
     dtype = precision_dtype(precision)
     if dtype is None:
         return contextlib.nullcontext()
+    if emulated(device, precision):
+        return EmulatedAutocast()
     return torch.autocast(device.type, dtype=dtype)

@@ -11,6 +11,7 @@ import pytest
 import torch
 import yaml
 
+from reslab import bf16
 from reslab.errors import ReslabWarning
 from reslab.train import runtime
 from reslab.train.config import resolve
@@ -24,17 +25,17 @@ CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 def no_bf16_units(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
         monkeypatch.setattr(torch.cpu, name, lambda: False, raising=False)
-    runtime.cpu_bf16_matmul.cache_clear()
+    bf16.cpu_bf16_units.cache_clear()
     yield
-    runtime.cpu_bf16_matmul.cache_clear()
+    bf16.cpu_bf16_units.cache_clear()
 
 
 @pytest.fixture
 def bf16_units(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
-    runtime.cpu_bf16_matmul.cache_clear()
+    bf16.cpu_bf16_units.cache_clear()
     yield
-    runtime.cpu_bf16_matmul.cache_clear()
+    bf16.cpu_bf16_units.cache_clear()
 
 
 def test_auto_precision_is_fp32_on_a_cpu_without_bf16_units(no_bf16_units) -> None:
@@ -43,7 +44,7 @@ def test_auto_precision_is_fp32_on_a_cpu_without_bf16_units(no_bf16_units) -> No
 
 
 def test_auto_precision_is_bf16_on_a_cpu_with_bf16_units_that_compute_right(bf16_units) -> None:
-    assert runtime.cpu_bf16_matmul()  # the probe's bf16 matmul really ran and agreed
+    assert bf16.cpu_bf16_units()  # the probe's bf16 matmul really ran and agreed
     assert resolve_precision("auto", CPU) == "bf16"
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from reslab.bf16 import emulated
 from reslab.errors import OptionError
 from reslab.interrupts import ctrl_c_pressed
 from reslab.meter import Meter
@@ -96,6 +97,8 @@ def _write_config(s: Session, run: RunDir, saved: TrainConfig | None) -> None:
     ``config.yaml`` only when the resume changed it, and records the change."""
     env = environment(s.device, s.dist.world_size)
     env.update(precision=s.config.run.precision, compiled=s.config.model.compile)
+    if s.config.run.precision == "bf16":  # the units' arithmetic either way (reslab.bf16)
+        env["bf16"] = "emulated" if emulated(s.device, "bf16") else "native"
     if saved is None or s.state.iteration == 0:
         run.write_config(s.config.to_dict(), env)
     changed = changes(saved, s.config) if saved is not None else {}
@@ -106,6 +109,7 @@ def _write_config(s: Session, run: RunDir, saved: TrainConfig | None) -> None:
                 "iteration": s.state.iteration,
                 "time": env["started"],
                 "command": env["command"],
+                **{k: env[k] for k in ("hardware", "bf16") if k in env},
                 "changes": {k: {"from": a, "to": b} for k, (a, b) in changed.items()},
             }
         )

@@ -222,6 +222,7 @@ def run_header(s: Any, out: Path) -> list[str]:
     """What the run is, printed once before the first step (``s``: a train Session)."""
     import torch
 
+    from reslab.bf16 import emulated
     from reslab.models import count_params
     from reslab.train.schedules import describe_schedule
 
@@ -230,6 +231,7 @@ def run_header(s: Any, out: Path) -> list[str]:
     options = ", ".join(f"{k}={v}" for k, v in cfg.model.options.items())
     hw = d["input_size"] if isinstance(d["input_size"], list | tuple) else [d["input_size"]] * 2
     compiled = ", compiled" if cfg.model.compile is True else ""
+    kernels = " (emulated)" if emulated(s.device, cfg.run.precision) else ""
     world = f", {s.dist.world_size} processes" if s.dist.world_size > 1 else ""
     schedule = describe_schedule(cfg.schedule, cfg.optim.lr, s.iters_per_epoch, model.depth)
     val = f" / {d['val_images']:,} val" if d.get("val_images") else ""
@@ -243,7 +245,7 @@ def run_header(s: Any, out: Path) -> list[str]:
         f"          {d['train_images']:,} train{val} / {d['test_images']:,} test images, "
         f"{hw[0]}x{hw[1]} {channels_text(s.loaders.in_chans)}",
         f"          normalisation {d['normalization']}, augment {d['augment']}",
-        f"device    {s.device}, {cfg.run.precision}{compiled}, "
+        f"device    {s.device}, {cfg.run.precision}{kernels}{compiled}, "
         f"{_plural(torch.get_num_threads(), 'thread')}{world}",
         f"run dir   {out}",
     ]

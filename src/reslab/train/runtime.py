@@ -6,9 +6,10 @@ keeps the arithmetic it started with on any machine.
 
 - Precision: bf16 autocast on CUDA; on a CPU only when its instruction set has bf16 matrix
   units (AMX-BF16 or AVX-512-BF16) and a bf16 matmul checks out against fp32. Without
-  them oneDNN emulates bf16, which is slower than fp32 (measured on a 2-core AVX-512 CPU
-  without them: ResNet-20/56 steps at 0.34-0.51x of fp32; results/bench/cpu-precision-compile;
-  on a 2-core AVX2 CPU: ResNet-20 at 0.07x; results/bench/cpu-avx2).
+  them bf16 is slower than fp32: oneDNN's fallback ran ResNet-20/56 steps at 0.34-0.51x of
+  fp32 on a 2-core AVX-512 CPU (results/bench/cpu-precision-compile) and ResNet-20 at 0.07x
+  on a 2-core AVX2 CPU (results/bench/cpu-avx2). An explicit ``bf16`` there is emulated
+  (:mod:`reslab.bf16`): the units' arithmetic in fp32 kernels, eagerly.
 - Compilation: ``torch.compile`` when the run is long enough to repay its start-up
   (tens of seconds on a CPU) and the compiler works here; see :data:`COMPILE_MIN_ITERATIONS`.
 """
@@ -22,19 +23,20 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from reslab.bf16 import cpu_bf16_units, emulated
 from reslab.errors import ReslabWarning
 
 if TYPE_CHECKING:
     from reslab.train.config import TrainConfig
 
 # Shown when a run asks for bf16 (or resumes one that trained in it) on such a CPU: a study
-# that pins bf16 for one arithmetic across machines otherwise crawls there without a word.
+# that pins bf16 for one arithmetic across machines trains there, but slower than in fp32.
 EMULATED_BF16 = (
     "run.precision=bf16 on a CPU without bf16 matrix units (AMX-BF16 or AVX-512-BF16): "
-    "oneDNN emulates bf16 here, which trains several times slower than fp32 "
-    "(results/bench/cpu-precision-compile, results/bench/cpu-avx2). run.precision=auto "
-    "picks fp32 on this CPU; a run that must share bf16 arithmetic with others is better "
-    "trained on a machine that has those units."
+    "reslab emulates bf16 here, rounding fp32 results as those units do (reslab.bf16), "
+    "and trains eagerly, not compiled: about 0.8x the speed of fp32, against 0.07x for "
+    "oneDNN's own bf16 fallback (results/bench/cpu-avx2). run.precision=auto picks fp32 "
+    "on this CPU."
 )
 
 # Compiling costs tens of seconds on a CPU (~40 s for ResNet-20 on 2 cores). What it gains
@@ -55,6 +57,8 @@ def resolve_runtime(config: TrainConfig, device: torch.device) -> TrainConfig:
         )
     elif compile_ and not compiler_works(device.type):
         compile_ = False
+    if emulated(device, precision):  # the emulation runs eagerly only (reslab.bf16)
+        compile_ = False
     return replace(
         config,
         run=replace(config.run, precision=precision),
@@ -64,28 +68,12 @@ def resolve_runtime(config: TrainConfig, device: torch.device) -> TrainConfig:
 
 def resolve_precision(precision: str, device: torch.device) -> str:
     if precision != "auto":
-        if precision == "bf16" and device.type == "cpu" and not cpu_bf16_matmul():
+        if emulated(device, precision):
             warnings.warn(EMULATED_BF16, ReslabWarning, stacklevel=2)
         return precision
     if device.type == "cuda":
         return "bf16"
-    return "bf16" if cpu_bf16_matmul() else "fp32"
-
-
-@functools.cache
-def cpu_bf16_matmul() -> bool:
-    """True when this CPU has bf16 matrix units and a bf16 matmul agrees with fp32."""
-    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
-    if not any(getattr(torch.cpu, name, lambda: False)() for name in probes):
-        return False
-    g = torch.Generator().manual_seed(0)
-    a, b = torch.randn(64, 64, generator=g), torch.randn(64, 64, generator=g)
-    try:
-        got = (a.bfloat16() @ b.bfloat16()).float()
-    except RuntimeError:
-        return False
-    # bf16 keeps 8 significant bits: 64-term dot products of N(0, 1) agree to ~1 %.
-    return bool(torch.allclose(got, a @ b, rtol=0.05, atol=0.5))
+    return "bf16" if cpu_bf16_units() else "fp32"
 
 
 @functools.cache
