@@ -45,6 +45,7 @@ from reslab.bench.steps import (
     synthetic_images,
     torchvision_train,
 )
+from reslab.bf16 import emulated
 from reslab.errors import DataError, OptionError
 
 __all__ = [
@@ -127,6 +128,7 @@ def run_bench(opts: BenchOptions, note: Callable[[str], None] = lambda _: None) 
             "compile": compiled,
             "channels_last": True,
             "threads": torch.get_num_threads(),
+            "bf16": "emulated" if emulated(device, "bf16") else "native",
         },
         "matmul_peak": peak,
         "matmul_peaks": list(peaks.values()),
@@ -292,14 +294,15 @@ def bench_model(name: str, opts: BenchOptions, device: torch.device, peak: float
 
 def settings_matrix(name: str, opts: BenchOptions, device: torch.device, real) -> dict:
     """The ``reslab`` training rate (images/s) under fp32/bf16 x eager/compiled; None
-    where the compiler does not work here."""
+    where the compiler does not work here, and for compiled bf16 where bf16 is emulated
+    (the trainer runs the emulation eagerly: reslab.bf16)."""
     from reslab.train.runtime import compiler_works
 
     images, _ = model_images(name, opts, real)
     rates: dict[str, float | None] = {}
     for precision, compiled in itertools.product(("fp32", "bf16"), (False, True)):
         key = f"{precision}-{'compiled' if compiled else 'eager'}"
-        if compiled and not compiler_works(device.type):
+        if compiled and (not compiler_works(device.type) or emulated(device, precision)):
             rates[key] = None
             continue
         s = bench_session(

@@ -74,9 +74,11 @@ def matrix_markdown(result: dict) -> list[str]:
         rate, base = r["settings"][key], r["settings"]["fp32-eager"]
         return "-" if rate is None else f"{rate:,.0f} ({rate / base:.2f}x)"
 
+    emulated = result["settings"].get("bf16") == "emulated"
     return [
         "",
-        "reslab training step, images/s (against fp32 eager):",
+        "reslab training step, images/s (against fp32 eager):"
+        + (" bf16 is emulated on this CPU, eagerly (reslab.bf16)" if emulated else ""),
         "",
         "| model | " + " | ".join(MATRIX) + " |",
         "| --- " * (len(MATRIX) + 1) + "|",
