@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
-from reslab.analysis.report import write_report
+from reslab.analysis.report import _arithmetic, write_report
+from reslab.analysis.runs import read_run
 from reslab.models import get_entry
 
 from .conftest import write_study
@@ -156,3 +159,15 @@ def test_a_claim_not_reproduced_gets_its_diagnosis(tmp_path: Path) -> None:
     assert "**Where a claim is not reproduced**, by rules fixed before" in text
     line = next(x for x in text.splitlines() if x.startswith("- *ResNets gain accuracy"))
     assert "Training error does not fall with depth either" in line and "; rho +0.00)" in line
+
+
+def test_the_arithmetic_names_an_emulated_bf16(tmp_path: Path) -> None:
+    """A run that trained bf16 without bf16 units says so (env.json ``bf16: emulated``)."""
+    path = write_run(tmp_path / "run")
+    config = yaml.safe_load((path / "config.yaml").read_text())
+    config["run"]["precision"] = "bf16"
+    (path / "config.yaml").write_text(yaml.safe_dump(config))
+    assert _arithmetic(read_run(path)) == "bf16, eager"
+    env = json.loads((path / "env.json").read_text())
+    (path / "env.json").write_text(json.dumps({**env, "bf16": "emulated"}))
+    assert _arithmetic(read_run(path)) == "bf16 (emulated), eager"

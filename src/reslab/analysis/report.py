@@ -367,10 +367,12 @@ def _hardware(run: Run) -> str:
 
 
 def _arithmetic(run: Run) -> str:
-    """The precision and compilation a run trained with (config.yaml): "bf16, compiled"."""
+    """The precision and compilation a run trained with (config.yaml, env.json): "bf16,
+    compiled", or "bf16 (emulated), eager" where no bf16 units computed it (reslab.bf16)."""
     compiled = (run.config.get("model") or {}).get("compile")
     mode = {True: "compiled", False: "eager"}.get(compiled, f"compile {compiled}")
-    return f"{run.precision}, {mode}"
+    emulated = " (emulated)" if run.env.get("bf16") == "emulated" else ""
+    return f"{run.precision}{emulated}, {mode}"
 
 
 def _rel(path: Path, base: Path) -> str:
