@@ -78,7 +78,7 @@ def test_every_activation_and_conv_gradient_is_bf16_and_the_state_stays_fp32(nam
 
 
 def test_dtypes_follow_autocast_rules() -> None:
-    x = torch.randn(2, 4)
+    x = torch.randn(16, 4)
     w = torch.nn.Parameter(torch.randn(3, 4))
     scale = torch.randn(3)  # an fp32 tensor: type promotion gives fp32
     with EmulatedAutocast():
@@ -90,12 +90,15 @@ def test_dtypes_follow_autocast_rules() -> None:
         up = y.float()
         loss = F.mse_loss(y, torch.zeros_like(y))
         down_up = torch.exp(up)
+        summed = y.clone()
+        summed += e  # in place: rounded into the rebound tensor
     assert not representable(not_cast)
     assert representable(y) and representable(e) and representable(scaled)
     assert torch.equal(e, rounded(torch.exp(y)))
     assert torch.equal(promoted, y * scale)  # not rounded
     assert torch.equal(down_up, torch.exp(y)) and not representable(down_up)
     assert torch.equal(loss, F.mse_loss(y, torch.zeros_like(y)))  # computed in fp32
+    assert torch.equal(summed, rounded(y + e))
 
 
 def test_emulated_bf16_steps_track_fp32_steps() -> None:

@@ -26,7 +26,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.overrides import TorchFunctionMode
-from torch.utils._pytree import tree_leaves, tree_map
 
 _MARK = "_reslab_bf16"  # set on an fp32 tensor that stands for a bf16 one
 
@@ -74,9 +73,15 @@ def _marked(t: Any) -> bool:
     return _is_fp32(t) and getattr(t, _MARK, False)
 
 
-def _as_bf16(t: Any, *, exact: bool = False) -> Any:
-    """``t`` rounded to bf16 (unless ``exact``) and marked; anything else as it is."""
-    if not _is_fp32(t) or _marked(t):
+def _operand(t: Any) -> Any:
+    """An operand of a cast op: ``t`` rounded to bf16 unless it already stands for bf16."""
+    return t if _marked(t) else _result(t)
+
+
+def _result(t: Any, *, exact: bool = False) -> Any:
+    """An op's fp32 result, rounded to bf16 (unless ``exact``) and marked: a new tensor, also
+    for an in-place op's, whose values changed; anything but fp32 as it is."""
+    if not _is_fp32(t):
         return t
     out = t if exact else _Round.apply(t)
     setattr(out, _MARK, True)
@@ -94,7 +99,7 @@ def _bf16_result(func: Any, args: tuple, kwargs: dict) -> bool:
     but not the parameters of a norm, and not a ``.to(dtype)`` cast)."""
     if func in _FP32:
         return False
-    leaves = tree_leaves((args, kwargs))
+    leaves = list(_leaves((args, kwargs)))
     if not any(_marked(t) for t in leaves):
         return False
     if any(isinstance(t, torch.dtype) for t in leaves):  # .to(torch.float32), .type(...)
@@ -107,19 +112,32 @@ def _bf16_result(func: Any, args: tuple, kwargs: dict) -> bool:
 class EmulatedAutocast(TorchFunctionMode):
     """``torch.autocast("cpu", torch.bfloat16)`` computed in fp32 (module docstring).
 
-    In-place ops are not rounded: ``x += y`` is (Python rebinds ``x``), ``x.add_(y)`` as a
-    statement is not. reslab's models use neither on bf16 activations."""
+    An in-place op's result is rounded into a new tensor: right for ``x += y`` (Python
+    rebinds ``x``), not for ``x.add_(y)`` as a statement, which leaves ``x`` unrounded.
+    reslab's models use neither on bf16 activations."""
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if func in _CAST:
-            args, kwargs = tree_map(_as_bf16, (args, kwargs))
-            return _map(_as_bf16, func(*args, **kwargs))
+            args = tuple(_operand(a) for a in args)
+            kwargs = {k: _operand(v) for k, v in kwargs.items()}
+            return _map(_result, func(*args, **kwargs))
         bf16 = _bf16_result(func, args, kwargs)
         out = func(*args, **kwargs)
         if not bf16:  # an fp32 result; x.float() and x.to(torch.float32) return x itself
             return _map(_unmarked, out)
-        return _map(functools.partial(_as_bf16, exact=func in _EXACT), out)
+        return _map(functools.partial(_result, exact=func in _EXACT), out)
+
+
+def _leaves(x: Any):
+    """The items of nested tuples, lists and dicts (``torch.cat`` takes a list)."""
+    if isinstance(x, tuple | list):
+        for item in x:
+            yield from _leaves(item)
+    elif isinstance(x, dict):
+        yield from _leaves(tuple(x.values()))
+    else:
+        yield x
 
 
 def _map(fn: Any, out: Any) -> Any:

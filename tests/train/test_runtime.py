@@ -3,6 +3,7 @@ paths train like fp32 eager."""
 
 from __future__ import annotations
 
+import json
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -165,6 +166,18 @@ def test_the_run_directory_records_the_precision_and_compilation_used(
     assert config["run"]["precision"] == expected and config["model"]["compile"] is False
     summary = (out / "summary.json").read_text()
     assert f'"precision": "{expected}"' in summary and '"compiled": false' in summary
+
+
+def test_a_bf16_run_records_whether_bf16_units_or_the_emulation_computed_it(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    args = [*TINY, "--data", str(tiny_data), "--iterations", "3", "--set", "run.eval_every=3"]
+    args += ["--set", "run.precision=bf16"]
+    run_reslab("train", *args, "--out", str(out), env=subprocess_env(tmp_path))
+    env = json.loads((out / "env.json").read_text())
+    kernels = "native" if bf16.cpu_bf16_units() else "emulated"
+    assert env["precision"] == "bf16" and env["bf16"] == kernels
 
 
 def test_a_compiled_run_resumes_bit_for_bit_after_sigkill(tiny_data: Path, tmp_path: Path) -> None:
