@@ -278,6 +278,7 @@ def test_resume_applies_allowed_changes_and_refuses_the_rest(
     assert config["optim"]["lr"] == 0.05 and config["schedule"]["iterations"] == 10
     (amendment,) = map(json.loads, (run / "amendments.jsonl").read_text().splitlines())
     assert amendment["iteration"] == 6
+    assert amendment["hardware"] == json.loads((run / "env.json").read_text())["hardware"]
     assert amendment["changes"] == {
         "optim.lr": {"from": 0.1, "to": 0.05},
         "run.log_every": {"from": 5, "to": 2},
