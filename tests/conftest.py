@@ -23,6 +23,18 @@ def _seed() -> None:
     torch.manual_seed(0)
 
 
+@pytest.fixture
+def no_bf16_units(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CPU without AMX-BF16 and AVX-512-BF16, as reslab.bf16 probes it."""
+    from reslab import bf16
+
+    for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
+        monkeypatch.setattr(torch.cpu, name, lambda: False, raising=False)
+    bf16.cpu_bf16_units.cache_clear()
+    yield
+    bf16.cpu_bf16_units.cache_clear()
+
+
 @pytest.fixture(scope="session")
 def cifar10_jpeg() -> Path:
     """``../shared/data/cifar10-jpeg.tar.gz``: the real CIFAR-10 as JPEG files."""

@@ -27,15 +27,6 @@ def representable(t: Tensor) -> bool:
     return torch.equal(t, rounded(t))
 
 
-@pytest.fixture
-def no_bf16_units(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
-        monkeypatch.setattr(torch.cpu, name, lambda: False, raising=False)
-    bf16.cpu_bf16_units.cache_clear()
-    yield
-    bf16.cpu_bf16_units.cache_clear()
-
-
 def test_a_convolution_computes_what_bf16_units_compute_forward_and_backward() -> None:
     """Reference: fp64 on bf16-rounded operands, each result rounded to bf16 once (what an
     fp32-accumulating bf16 unit gives, up to the order of the sums)."""

@@ -23,15 +23,6 @@ CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 
 
 @pytest.fixture
-def no_bf16_units(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
-        monkeypatch.setattr(torch.cpu, name, lambda: False, raising=False)
-    bf16.cpu_bf16_units.cache_clear()
-    yield
-    bf16.cpu_bf16_units.cache_clear()
-
-
-@pytest.fixture
 def bf16_units(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
     bf16.cpu_bf16_units.cache_clear()
