@@ -51,13 +51,13 @@ def resolve_runtime(config: TrainConfig, device: torch.device) -> TrainConfig:
     (the schedule must be finalized: its length decides compilation)."""
     precision = resolve_precision(config.run.precision, device)
     compile_ = config.model.compile
-    if compile_ == "auto":
+    if emulated(device, precision):  # the emulation runs eagerly only (reslab.bf16)
+        compile_ = False
+    elif compile_ == "auto":
         compile_ = config.schedule.iterations >= COMPILE_MIN_ITERATIONS and compiler_works(
             device.type
         )
     elif compile_ and not compiler_works(device.type):
-        compile_ = False
-    if emulated(device, precision):  # the emulation runs eagerly only (reslab.bf16)
         compile_ = False
     return replace(
         config,
