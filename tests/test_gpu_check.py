@@ -1,41 +1,102 @@
 """scripts/gpu_check.py, rehearsed on the CPU (``--tiny``) so that it works the day a GPU
-is lent: every step runs and leaves its results under OUT."""
+is lent: every step runs, and OUT holds what the device tool can bring back."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 from tests.conftest import REPO
 
+SCRIPT = REPO / "scripts" / "gpu_check.py"
 
-def test_gpu_check_rehearsal_leaves_bench_and_finished_runs(real_source, tmp_path: Path) -> None:
+
+def _queue_lines(*names: str) -> str:
+    lines = REPO.joinpath("scripts", "queue-cpu.txt").read_text().splitlines()
+    return "\n".join(line for line in lines if line.rsplit("/", 1)[-1] in names) + "\n"
+
+
+def test_gpu_check_rehearsal_trains_the_queue_then_the_paper_budget(
+    real_source, tmp_path: Path
+) -> None:
+    queue, done = tmp_path / "queue.txt", tmp_path / "done"
+    queue.write_text(_queue_lines("resnet20-s0", "plain20-s0"))
+    (done / "resnet20-s0").mkdir(parents=True)  # committed already: not trained again
+    (done / "resnet20-s0" / "summary.json").write_text('{"status": "finished"}')
     out = tmp_path / "out"
     env = {**os.environ, "RESLAB_DATA": str(real_source.root), "OMP_NUM_THREADS": "1"}
+    options = ["--tiny", "--minutes", "5", "--data", str(real_source.path)]
+    options += ["--work", str(tmp_path / "work"), "--queue", str(queue), "--done", str(done)]
     proc = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "scripts" / "gpu_check.py"),
-            str(out),
-            "--tiny",
-            "--data",
-            str(real_source.path),
-            "--minutes",
-            "5",
-        ],
+        [sys.executable, str(SCRIPT), str(out), *options],
         capture_output=True,
         text=True,
         env=env,
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr
+    # The device tool brings back at most 8 plain files from OUT's top folder or two below.
+    assert len(list(out.iterdir())) <= 8 and all(f.is_file() for f in out.iterdir())
     steps = json.loads((out / "gpu-check.json").read_text())
-    assert steps["bench"]["status"] == 0, (out / "bench.log").read_text()
-    assert json.loads((out / "bench" / "bench.json").read_text())["kind"] == "reslab.bench"
-    runs = steps["runs"]
-    assert len(runs) == 3 and {r["status"] for r in runs.values()} == {"finished"}, runs
-    parity = json.loads((out / "runs/parity/resnet20-bf16-compiled-s2/summary.json").read_text())
-    assert parity["precision"] == "bf16" and parity["seed"] == 2
+    work = tmp_path / "work"
+    trained = {Path(d).relative_to(work).as_posix(): r["status"] for d, r in steps["runs"].items()}
+    assert trained == {
+        "reproduce/medium/plain20-s0": "finished",
+        "reproduce/paper/resnet20-s0": "finished",
+    }
+    assert steps["bench-resnet20"]["status"] == 0 and steps["left_behind"] == []
+
+    back = tmp_path / "back"  # what a session unpacks from the device tool's files
+    back.mkdir()
+    for archive in out.glob("*.tar*"):
+        with tarfile.open(archive) as tar:
+            tar.extractall(back, filter="data")
+    run = back / "reproduce" / "medium" / "plain20-s0"
+    assert json.loads((run / "summary.json").read_text())["status"] == "finished"
+    assert (run / "responses.json").is_file() and (run / "checkpoints" / "final.pt").is_file()
+    config = (run / "config.yaml").read_text()
+    assert "precision: bf16" in config  # the queue line's own settings, tiny ones added
+    assert json.loads((back / "bench" / "resnet20" / "bench.json").read_text())["kind"] == (
+        "reslab.bench"
+    )
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_pack_puts_resumable_weights_first_and_names_what_does_not_fit(
+    tmp_path: Path, monkeypatch
+) -> None:
+    gpu_check = _load_script()
+    monkeypatch.setattr(gpu_check, "PART_BYTES", 100)
+    monkeypatch.setattr(gpu_check, "MAX_PARTS", 2)
+    work = tmp_path / "work"
+    runs = {"a-finished": ("finished", "final.pt", 60), "b-finished": ("finished", "final.pt", 60)}
+    runs["c-unfinished"] = ("unfinished", "latest.pt", 70)
+    for name, (status, weights, size) in runs.items():
+        ckpt = work / "reproduce" / "paper" / name / "checkpoints"
+        ckpt.mkdir(parents=True)
+        (ckpt.parent / "summary.json").write_text(json.dumps({"status": status}))
+        (ckpt / weights).write_bytes(b"w" * size)
+        (ckpt / "latest.prev.pt").write_bytes(b"p" * size)  # never shipped
+    left = gpu_check._pack(work, tmp_path / "out")
+
+    packed = {}
+    for i in range(2):
+        with tarfile.open(tmp_path / "out" / f"checkpoints-{i}.tar") as tar:
+            packed[i] = [m.name.split("/")[2] for m in tar.getmembers()]
+    assert packed == {0: ["c-unfinished"], 1: ["a-finished"]}  # resumable first, first fit
+    assert left == ["reproduce/paper/b-finished/checkpoints/final.pt"]
+    with tarfile.open(tmp_path / "out" / "results.tar.gz") as tar:
+        names = tar.getnames()
+    assert "reproduce/paper/a-finished/summary.json" in names
+    assert not [n for n in names if n.endswith(".pt")]
