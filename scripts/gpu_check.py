@@ -45,7 +45,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
-from reslab.paper import PLAINS, RESNETS  # noqa: E402 (after the path)
+from reslab.paper import RESNETS  # noqa: E402 (after the path)
+from reslab.reproduce.experiments import get_budget, get_experiment  # noqa: E402
+from reslab.reproduce.experiments import plan as reproduce_plan  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
 PART_BYTES = 15 << 20  # under the device tool's 16 MiB a file
@@ -134,21 +136,26 @@ def _step(
 
 def _plan(args: argparse.Namespace, runs: Path, device: str) -> dict[Path, list[str]]:
     """Run directory -> ``reslab train`` arguments (without ``--out``), in priority order."""
-    extra = ["--set", f"run.device={device}"]
-    extra += TINY_SETS if args.tiny else ["--set", "model.compile=true"]
+    # An explicit device: a broken CUDA fails the runs instead of training them on the CPU.
+    # model.compile stays auto, which compiles a run this long where the compiler works.
+    extra = ["--set", f"run.device={device}", *(TINY_SETS if args.tiny else [])]
     plan = {}
     for line in args.queue.read_text().splitlines():
         if not line.strip() or line.startswith("#"):
             continue
         train_args = shlex.split(line)[2:]  # without "reslab train"
         i = train_args.index("--out")
-        out = Path(train_args[i + 1])
+        out = Path(train_args.pop(i + 1))
+        del train_args[i]
+        train_args[train_args.index("--data") + 1] = args.data  # ../shared stays behind
         if _status(args.done / out.name) != "finished":
-            plan[runs / out.parent.name / out.name] = train_args[:i] + train_args[i + 2 :] + extra
-    nets = RESNETS[:1] if args.tiny else RESNETS + PLAINS  # Table 6 first
-    for model in nets:
-        common = ["--model", model, "--recipe", "cifar-paper", "--data", args.data]
-        plan[runs / "paper" / f"{model}-s0"] = [*common, "--seed", "0", *extra]
+            plan[runs / out.parent.name / out.name] = train_args + extra
+    paper = reproduce_plan(
+        get_experiment("cifar10-fig6"), get_budget("paper"), seeds=1, data=args.data, out=runs
+    )
+    paper.sort(key=lambda run: run.spec.model not in RESNETS)  # Table 6 first
+    for run in paper[:1] if args.tiny else paper:
+        plan[run.run_dir] = run.train_args()[:-2] + extra  # without --out
     return plan
 
 

@@ -61,6 +61,7 @@ def test_gpu_check_rehearsal_trains_the_queue_then_the_paper_budget(
     assert (run / "responses.json").is_file() and (run / "checkpoints" / "final.pt").is_file()
     config = (run / "config.yaml").read_text()
     assert "precision: bf16" in config  # the queue line's own settings, tiny ones added
+    assert f"source: {real_source.path}" in config  # --data, not the queue's ../shared
     assert json.loads((back / "bench" / "resnet20" / "bench.json").read_text())["kind"] == (
         "reslab.bench"
     )
