@@ -128,6 +128,7 @@ def test_residual_responses_need_a_pair() -> None:
         ((1.2, 0.5, 0.8), False),
         ((0.5, 0.8, 1.2), False),
         ((1.2, None, 0.5), True),
+        ((1.2, 0.8, None), None),  # the deepest net, named in the claim, has no responses
         ((1.2, None, None), None),
     ],
 )

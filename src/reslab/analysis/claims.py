@@ -181,15 +181,20 @@ def deeper_responses_smaller(
     models: Sequence[str] = ("resnet20", "resnet56", "resnet110"),
     train_errs: PerSeed | None = None,
 ) -> Claim:
-    """Fig. 7: the mean layer std decreases strictly with the ResNet's depth."""
+    """Fig. 7: the mean layer std decreases strictly with the ResNet's depth.
+
+    Decided once the shallowest and the deepest net have responses, as for
+    :func:`deeper_resnets_better`: the two ends span the claim, and an order between two
+    shallower nets alone would not speak for the deepest one that the statement names.
+    """
     key, reference = "deeper_responses_smaller", "Sec. 4.2, Fig. 7"
     names = " > ".join(display_name(m) for m in models)
     statement = f"Deeper ResNets have smaller responses (mean layer std {names})."
     means = _mean_responses(responses)
+    missing = _missing({m: responses.get(m, ()) for m in (models[0], models[-1])}, "the responses")
+    if missing:
+        return Claim(key, statement, reference, None, missing)
     present = [m for m in models if m in means]
-    if len(present) < 2:
-        wanted = ", ".join(display_name(m) for m in models)
-        return Claim(key, statement, reference, None, f"needs the responses of two of {wanted}")
     ok = all(means[a] > means[b] for a, b in itertools.pairwise(present))
     evidence = "mean layer std: " + ", ".join(f"{display_name(m)} {means[m]:.3f}" for m in present)
     diagnosis = "" if ok else responses_diagnosis(responses, present, train_errs or {})
