@@ -198,3 +198,26 @@ def test_the_cpu_peak_shrinks_its_matmul_where_the_dtype_is_emulated(monkeypatch
     peak = bench.matmul_peak(torch.device("cpu"), dtype=torch.float32)
     assert peak["size"] == 512 and max(sizes) == 1024
     assert sizes.count(1024) == 1  # only the probe ran at the size that is too slow
+
+
+@pytest.mark.parametrize("emulated", [True, False])
+def test_emulated_bf16_is_measured_against_the_fp32_peak(monkeypatch, emulated: bool) -> None:
+    # The emulation runs fp32 kernels. Against torch's slow bf16 fallback (1.2 GFLOP/s on an
+    # AVX2 CPU: results/bench/cpu-avx2-workers) the step's share read about 50x the peak.
+    from reslab import bench
+
+    monkeypatch.setattr(bench, "emulated", lambda device, precision: emulated)
+    opts = BenchOptions(
+        models=("resnet20",),
+        device="cpu",
+        batch=4,
+        steps=1,
+        warmup=0,
+        workers=0,
+        matmul_size=64,
+        compile=False,
+        precision="bf16",
+    )
+    result = run_bench(opts)
+    assert result["matmul_peak"]["dtype"] == ("float32" if emulated else "bfloat16")
+    check_row(result["models"][0], result["matmul_peak"]["flops_per_s"])

@@ -17,7 +17,8 @@ For each model, in one process and one run (see docs/performance.md):
 Rates are images/s after untimed warm-up steps (CUDA synchronised before and after).
 Achieved FLOP/s count 2 FLOP per multiply-add (:func:`reslab.models.count_macs`) and
 3x the forward for a training step; the device's matmul peak is measured in the same run,
-in fp32 and bf16; shares of the peak are of the default precision's.
+in fp32 and bf16; shares of the peak are of the reslab column's precision (fp32's where
+bf16 is emulated).
 """
 
 from __future__ import annotations
@@ -104,7 +105,10 @@ def run_bench(opts: BenchOptions, note: Callable[[str], None] = lambda _: None) 
         dtype: matmul_peak(device, opts.matmul_size, dtype=dtype)
         for dtype in (torch.float32, torch.bfloat16)
     }
-    peak = peaks[torch.bfloat16 if precision == "bf16" else torch.float32]
+    # Emulated bf16 runs fp32 kernels (reslab.bf16): fp32's peak bounds it, not that of
+    # torch's own bf16 matmul, which is oneDNN's slow fallback on such a CPU.
+    native_bf16 = precision == "bf16" and not emulated(device, "bf16")
+    peak = peaks[torch.bfloat16 if native_bf16 else torch.float32]
     models = []
     for name in opts.models:
         note(f"{name}: reslab, torchvision and bare steps")
