@@ -52,6 +52,8 @@ from reslab.reproduce.experiments import plan as reproduce_plan  # noqa: E402
 DATA = REPO.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
 PART_BYTES = 15 << 20  # under the device tool's 16 MiB a file
 MAX_PARTS = 6  # its 8 files, less gpu-check.json and results.tar.gz
+START_S = 60  # no run starts with less training time left (compiling alone takes about that)
+SAVE_S = 60  # after SIGTERM, for every run together to checkpoint, then SIGKILL
 # --tiny: runs of seconds and a bench without compilation, on 2 cores
 TINY_SETS = shlex.split(
     "--iterations 4 --set optim.batch_size=8 --set data.train_subset_per_class=4"
@@ -170,7 +172,7 @@ def _train(plan: dict[Path, list[str]], parallel: int, deadline: float) -> dict:
     running: dict[Path, tuple[subprocess.Popen, object, list[str]]] = {}
     result = {}
     while (pending or running) and time.monotonic() < deadline:
-        while pending and len(running) < parallel and deadline - time.monotonic() > 60:
+        while pending and len(running) < parallel and deadline - time.monotonic() > START_S:
             run_dir = pending.pop(0)
             run_dir.parent.mkdir(parents=True, exist_ok=True)
             if (run_dir / "checkpoints" / "latest.pt").is_file():
@@ -183,21 +185,24 @@ def _train(plan: dict[Path, list[str]], parallel: int, deadline: float) -> dict:
             )
             running[run_dir] = (popen, log, cmd)
         for run_dir in [d for d, (p, _, _) in running.items() if p.poll() is not None]:
-            result[str(run_dir)] = _ended(run_dir, *running.pop(run_dir))
+            result[str(run_dir)] = _ended(run_dir, *running.pop(run_dir), time.monotonic())
         if not pending and not running:
             break
         time.sleep(2)
     for popen, _, _ in running.values():
         popen.send_signal(signal.SIGTERM)  # checkpoints and stops
+    # One still compiling may not see the signal soon, and the packing must still happen
+    # inside the device tool's limit.
+    kill_at = time.monotonic() + SAVE_S
     for run_dir, entry in running.items():
-        result[str(run_dir)] = _ended(run_dir, *entry)
+        result[str(run_dir)] = _ended(run_dir, *entry, kill_at)
     result.update({str(d): {"status": "not started: no time left"} for d in pending})
     return result
 
 
-def _ended(run_dir: Path, popen: subprocess.Popen, log, cmd: list[str]) -> dict:
+def _ended(run_dir: Path, popen: subprocess.Popen, log, cmd: list[str], kill_at: float) -> dict:
     try:
-        popen.wait(timeout=60)
+        popen.wait(timeout=max(0.0, kill_at - time.monotonic()))
     except subprocess.TimeoutExpired:
         popen.kill()
         popen.wait()

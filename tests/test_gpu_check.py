@@ -6,9 +6,11 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import signal
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 
 from tests.conftest import REPO
@@ -72,6 +74,35 @@ def _load_script():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+FAKE_TRAINER = """
+import json, signal, sys, time
+out = sys.argv[sys.argv.index("--out") + 1]
+def stop(*_):
+    json.dump({"status": "interrupted"}, open(out + "/summary.json", "w"))
+    sys.exit(3)
+signal.signal(signal.SIGTERM, stop if "--set" in sys.argv else signal.SIG_IGN)
+import pathlib; pathlib.Path(out).mkdir(parents=True, exist_ok=True)
+time.sleep(60)
+"""
+
+
+def test_runs_at_the_deadline_get_sigterm_then_sigkill(tmp_path: Path, monkeypatch) -> None:
+    # A run that checkpoints on SIGTERM exits 3 (interrupted); one that does not answer it
+    # is killed once SAVE_S is over, so that the packing still happens.
+    gpu_check = _load_script()
+    trainer = tmp_path / "trainer.py"
+    trainer.write_text(FAKE_TRAINER)
+    monkeypatch.setattr(gpu_check, "_reslab", lambda *a: [sys.executable, str(trainer), *a])
+    monkeypatch.setattr(gpu_check, "START_S", 0)
+    monkeypatch.setattr(gpu_check, "SAVE_S", 1)
+    saves, ignores, late = (tmp_path / name for name in ("saves", "ignores", "late"))
+    plan = {saves: ["--set", "x=1"], ignores: [], late: []}
+    result = gpu_check._train(plan, parallel=2, deadline=time.monotonic() + 2)
+    assert result[str(saves)]["returncode"] == 3 and result[str(saves)]["status"] == "interrupted"
+    assert result[str(ignores)]["returncode"] == -signal.SIGKILL
+    assert result[str(late)] == {"status": "not started: no time left"}
 
 
 def test_pack_puts_resumable_weights_first_and_names_what_does_not_fit(
