@@ -14,8 +14,8 @@ carry that folder and pass ``--data``. In order, each step given what is left of
    56, seed 0. A run under way ``--bench-minutes`` before the deadline gets SIGTERM: it
    checkpoints, and ``reslab train --resume DIR`` continues it on any machine;
 3. the Fig. 7 layer responses of the finished runs (``reslab reproduce --no-train``);
-4. ``reslab bench --device cuda --matrix`` of ResNet-20, ResNet-50, ResNet-56 and
-   ResNet-110, one at a time, with what is left;
+4. ``reslab bench --device cuda --matrix`` of ResNet-20, ResNet-56, ResNet-110 and
+   ResNet-50, one at a time (cheapest to compile first), with what is left;
 5. packing. The device tool brings back at most 8 files of 16 MiB from OUT, none deeper
    than two folders, so OUT gets ``gpu-check.json``, ``results.tar.gz`` (WORK without
    weights: logs, bench, run directories) and up to six ``checkpoints-N.tar`` (each
@@ -68,7 +68,7 @@ def main() -> int:
     p.add_argument("out", type=Path)
     p.add_argument("--data", default=str(DATA))
     p.add_argument("--minutes", type=float, default=8.5)
-    p.add_argument("--bench-minutes", type=float, default=2.0, help="kept for steps 3-5")
+    p.add_argument("--bench-minutes", type=float, default=3.0, help="kept for steps 3-5")
     p.add_argument("--parallel", type=int, default=6, help="training runs at a time")
     p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "reslab-gpu")
     p.add_argument("--queue", type=Path, default=REPO / "scripts" / "queue-cpu.txt")
@@ -88,7 +88,7 @@ def main() -> int:
     train_deadline = deadline - 60 * args.bench_minutes
     steps["runs"] = _train(plan, args.parallel, train_deadline)
     steps["responses"] = _responses(work, args.data, deadline)
-    models = ("resnet20",) if args.tiny else ("resnet20", "resnet50", "resnet56", "resnet110")
+    models = ("resnet20",) if args.tiny else ("resnet20", "resnet56", "resnet110", "resnet50")
     for model in models:  # one step each: a bench cut short keeps the models before it
         cmd = _bench(work, model, device, args.tiny)
         steps[f"bench-{model}"] = _step(work, f"bench-{model}", cmd, deadline, leave_s=20)
