@@ -9,10 +9,12 @@ carry that folder and pass ``--data``. In order, each step given what is left of
 
 1. the CUDA-only tests (``pytest -k cuda``);
 2. training, ``--parallel`` runs at a time on the one GPU (small nets leave it mostly
-   idle), in this order: the lines of ``--queue`` (issue 14's medium runs) whose run is
-   not finished in ``--done``, then the paper budget of ResNet-20 to 110 and plain-20 to
-   56, seed 0. A run under way ``--bench-minutes`` before the deadline gets SIGTERM: it
-   checkpoints, and ``reslab train --resume DIR`` continues it on any machine;
+   idle), in this order, each unless it is finished in ``--results`` (the committed study):
+   the lines of ``--queue`` (issue 14's medium runs), ResNet-20 with shortcut options B
+   and C at the medium budget, then the paper budget of ResNet-20 to 110 and plain-20 to
+   56; seed 0 for all but the queue's. A run under way ``--bench-minutes`` before the
+   deadline gets SIGTERM: it checkpoints, and ``reslab train --resume DIR`` continues it
+   on any machine;
 3. the Fig. 7 layer responses of the finished runs (``reslab reproduce --no-train``);
 4. ``reslab bench --device cuda --matrix`` of ResNet-20, ResNet-56, ResNet-110 and
    ResNet-50, one at a time (cheapest to compile first), with what is left;
@@ -72,7 +74,7 @@ def main() -> int:
     p.add_argument("--parallel", type=int, default=6, help="training runs at a time")
     p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "reslab-gpu")
     p.add_argument("--queue", type=Path, default=REPO / "scripts" / "queue-cpu.txt")
-    p.add_argument("--done", type=Path, default=REPO / "results" / "reproduce" / "medium")
+    p.add_argument("--results", type=Path, default=REPO / "results" / "reproduce")
     p.add_argument("--tiny", action="store_true", help="a CPU rehearsal of every step")
     args = p.parse_args()
     deadline = time.monotonic() + 60 * args.minutes
@@ -137,7 +139,8 @@ def _step(
 
 
 def _plan(args: argparse.Namespace, runs: Path, device: str) -> dict[Path, list[str]]:
-    """Run directory -> ``reslab train`` arguments (without ``--out``), in priority order."""
+    """Run directory -> ``reslab train`` arguments (without ``--out``), in priority order,
+    leaving out the runs already finished under ``--results``."""
     # An explicit device: a broken CUDA fails the runs instead of training them on the CPU.
     # model.compile stays auto, which compiles a run this long where the compiler works.
     extra = ["--set", f"run.device={device}", *(TINY_SETS if args.tiny else [])]
@@ -150,15 +153,19 @@ def _plan(args: argparse.Namespace, runs: Path, device: str) -> dict[Path, list[
         out = Path(train_args.pop(i + 1))
         del train_args[i]
         train_args[train_args.index("--data") + 1] = args.data  # ../shared stays behind
-        if _status(args.done / out.name) != "finished":
-            plan[runs / out.parent.name / out.name] = train_args + extra
-    paper = reproduce_plan(
-        get_experiment("cifar10-fig6"), get_budget("paper"), seeds=1, data=args.data, out=runs
-    )
-    paper.sort(key=lambda run: run.spec.model not in RESNETS)  # Table 6 first
-    for run in paper[:1] if args.tiny else paper:
-        plan[run.run_dir] = run.train_args()[:-2] + extra  # without --out
-    return plan
+        plan[runs / out.parent.name / out.name] = train_args + extra
+    # Then the medium runs that the claims-by-budget table still lacks (options B and C),
+    # and the paper budget, Table 6 first.
+    for experiment, budget in (("shortcuts", "medium"), ("cifar10-fig6", "paper")):
+        planned = reproduce_plan(
+            get_experiment(experiment), get_budget(budget), seeds=1, data=args.data, out=runs
+        )
+        planned.sort(key=lambda run: run.spec.model not in RESNETS)
+        for run in planned[:1] if args.tiny and budget == "paper" else planned:
+            plan.setdefault(run.run_dir, run.train_args()[:-2] + extra)  # without --out
+    return {
+        d: a for d, a in plan.items() if _status(args.results / d.relative_to(runs)) != "finished"
+    }
 
 
 def _status(run_dir: Path) -> str | None:

@@ -23,17 +23,18 @@ def _queue_lines(*names: str) -> str:
     return "\n".join(line for line in lines if line.rsplit("/", 1)[-1] in names) + "\n"
 
 
-def test_gpu_check_rehearsal_trains_the_queue_then_the_paper_budget(
+def test_gpu_check_rehearsal_trains_what_the_study_lacks(
     real_source, tmp_path: Path
 ) -> None:
-    queue, done = tmp_path / "queue.txt", tmp_path / "done"
+    queue, results = tmp_path / "queue.txt", tmp_path / "results"
     queue.write_text(_queue_lines("resnet20-s0", "plain20-s0"))
-    (done / "resnet20-s0").mkdir(parents=True)  # committed already: not trained again
-    (done / "resnet20-s0" / "summary.json").write_text('{"status": "finished"}')
+    committed = results / "medium" / "resnet20-s0"  # not trained again
+    committed.mkdir(parents=True)
+    (committed / "summary.json").write_text('{"status": "finished"}')
     out = tmp_path / "out"
     env = {**os.environ, "RESLAB_DATA": str(real_source.root), "OMP_NUM_THREADS": "1"}
     options = ["--tiny", "--minutes", "5", "--data", str(real_source.path)]
-    options += ["--work", str(tmp_path / "work"), "--queue", str(queue), "--done", str(done)]
+    options += ["--work", str(tmp_path / "work"), "--queue", str(queue), "--results", str(results)]
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), str(out), *options],
         capture_output=True,
@@ -48,8 +49,10 @@ def test_gpu_check_rehearsal_trains_the_queue_then_the_paper_budget(
     work = tmp_path / "work"
     trained = {Path(d).relative_to(work).as_posix(): r["status"] for d, r in steps["runs"].items()}
     assert trained == {
-        "reproduce/medium/plain20-s0": "finished",
-        "reproduce/paper/resnet20-s0": "finished",
+        "reproduce/medium/plain20-s0": "finished",  # the queue's
+        "reproduce/medium/resnet20-shortcutB-s0": "finished",
+        "reproduce/medium/resnet20-shortcutC-s0": "finished",
+        "reproduce/paper/resnet20-s0": "finished",  # --tiny: the first of the paper budget
     }
     assert steps["bench-resnet20"]["status"] == 0 and steps["left_behind"] == []
 
