@@ -23,9 +23,7 @@ def _queue_lines(*names: str) -> str:
     return "\n".join(line for line in lines if line.rsplit("/", 1)[-1] in names) + "\n"
 
 
-def test_gpu_check_rehearsal_trains_what_the_study_lacks(
-    real_source, tmp_path: Path
-) -> None:
+def test_gpu_check_rehearsal_trains_what_the_study_lacks(real_source, tmp_path: Path) -> None:
     queue, results = tmp_path / "queue.txt", tmp_path / "results"
     queue.write_text(_queue_lines("resnet20-s0", "plain20-s0"))
     committed = results / "medium" / "resnet20-s0"  # not trained again
