@@ -114,6 +114,12 @@ def test_bench_on_real_images(real_source) -> None:
     assert row["memory"] is None and result["settings"]["workers"] == 1
 
 
+def tiny_options(**options) -> BenchOptions:
+    """ResNet-20, one step of 4 images, a 64^2 peak matmul, eager: a bench of seconds."""
+    tiny = dict(models=("resnet20",), device="cpu", batch=4, steps=1, warmup=0, workers=0)
+    return BenchOptions(**tiny, matmul_size=64, compile=False, **options)
+
+
 def test_the_matrix_measures_each_precision_and_compilation(monkeypatch) -> None:
     """fp32/bf16 x eager/compiled, each a positive rate; a compiler that does not work
     here leaves its columns empty instead of failing the bench."""
@@ -121,17 +127,7 @@ def test_the_matrix_measures_each_precision_and_compilation(monkeypatch) -> None
     from reslab.train import runtime
 
     monkeypatch.setattr(runtime, "compiler_works", lambda device_type: False)
-    opts = BenchOptions(
-        models=("resnet20",),
-        device="cpu",
-        batch=4,
-        steps=1,
-        warmup=0,
-        workers=0,
-        matmul_size=64,
-        compile=False,
-        matrix=True,
-    )
+    opts = tiny_options(matrix=True)
     result = run_bench(opts)
     [row] = result["models"]
     rates = row["settings"]
@@ -207,17 +203,7 @@ def test_emulated_bf16_is_measured_against_the_fp32_peak(monkeypatch, emulated: 
     from reslab import bench
 
     monkeypatch.setattr(bench, "emulated", lambda device, precision: emulated)
-    opts = BenchOptions(
-        models=("resnet20",),
-        device="cpu",
-        batch=4,
-        steps=1,
-        warmup=0,
-        workers=0,
-        matmul_size=64,
-        compile=False,
-        precision="bf16",
-    )
+    opts = tiny_options(precision="bf16")
     result = run_bench(opts)
     assert result["matmul_peak"]["dtype"] == ("float32" if emulated else "bfloat16")
     check_row(result["models"][0], result["matmul_peak"]["flops_per_s"])
