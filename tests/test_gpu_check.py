@@ -29,10 +29,10 @@ def test_gpu_check_rehearsal_trains_what_the_study_lacks(real_source, tmp_path: 
     committed = results / "medium" / "resnet20-s0"  # not trained again
     committed.mkdir(parents=True)
     (committed / "summary.json").write_text('{"status": "finished"}')
-    out = tmp_path / "out"
+    out, work = tmp_path / "out", tmp_path / "work"
     env = {**os.environ, "RESLAB_DATA": str(real_source.root), "OMP_NUM_THREADS": "1"}
     options = ["--tiny", "--minutes", "5", "--data", str(real_source.path)]
-    options += ["--work", str(tmp_path / "work"), "--queue", str(queue), "--results", str(results)]
+    options += ["--work", str(work), "--queue", str(queue), "--results", str(results)]
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), str(out), *options],
         capture_output=True,
@@ -41,10 +41,9 @@ def test_gpu_check_rehearsal_trains_what_the_study_lacks(real_source, tmp_path: 
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr
-    # The device tool brings back at most 8 plain files from OUT's top folder or two below.
+    # The device tool brings back at most 8 files, none more than two folders down.
     assert len(list(out.iterdir())) <= 8 and all(f.is_file() for f in out.iterdir())
     steps = json.loads((out / "gpu-check.json").read_text())
-    work = tmp_path / "work"
     trained = {Path(d).relative_to(work).as_posix(): r["status"] for d, r in steps["runs"].items()}
     assert trained == {
         "reproduce/medium/plain20-s0": "finished",  # the queue's
