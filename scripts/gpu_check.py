@@ -50,6 +50,7 @@ sys.path.insert(0, str(REPO / "src"))
 from reslab.paper import RESNETS  # noqa: E402 (after the path)
 from reslab.reproduce.experiments import get_budget, get_experiment  # noqa: E402
 from reslab.reproduce.experiments import plan as reproduce_plan  # noqa: E402
+from reslab.rundir import run_status  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
 PART_BYTES = 15 << 20  # under the device tool's 16 MiB a file
@@ -165,19 +166,13 @@ def _plan(args: argparse.Namespace, runs: Path, device: str) -> dict[Path, list[
         planned.sort(key=lambda run: run.spec.model not in RESNETS)
         for run in planned[:1] if args.tiny and budget == "paper" else planned:
             plan.setdefault(run.run_dir, run.train_args()[:-2] + extra)  # without --out
-    return {
-        d: a for d, a in plan.items() if _status(args.results / d.relative_to(runs)) != "finished"
-    }
-
-
-def _status(run_dir: Path) -> str | None:
-    summary = run_dir / "summary.json"
-    return json.loads(summary.read_text()).get("status") if summary.is_file() else None
+    committed = {d: args.results / d.relative_to(runs) for d in plan}
+    return {d: a for d, a in plan.items() if run_status(committed[d]) != "finished"}
 
 
 def _train(plan: dict[Path, list[str]], parallel: int, deadline: float) -> dict:
     """Train the plan, ``parallel`` runs at a time in its order; SIGTERM at the deadline."""
-    pending = [d for d in plan if _status(d) not in ("finished", "diverged")]
+    pending = [d for d in plan if run_status(d) not in ("finished", "diverged")]
     running: dict[Path, tuple[subprocess.Popen, object, list[str]]] = {}
     result = {}
     while (pending or running) and time.monotonic() < deadline:
@@ -216,7 +211,7 @@ def _ended(run_dir: Path, popen: subprocess.Popen, log, cmd: list[str], kill_at:
         popen.kill()
         popen.wait()
     log.close()
-    return {"returncode": popen.returncode, "status": _status(run_dir), "command": cmd}
+    return {"returncode": popen.returncode, "status": run_status(run_dir), "command": cmd}
 
 
 def _responses(work: Path, data: str, deadline: float) -> dict:
@@ -255,7 +250,7 @@ def _pack(work: Path, out: Path) -> list[str]:
         for f in files:
             if f.suffix != ".pt":
                 tar.add(f, f.relative_to(work).as_posix())
-    resume = [f for f in files if f.name == "latest.pt" and _status(f.parents[1]) != "finished"]
+    resume = [f for f in files if f.name == "latest.pt" and run_status(f.parents[1]) != "finished"]
     weights = resume + [f for f in files if f.name == "final.pt"]
     parts: list[list[Path]] = []
     left = []
